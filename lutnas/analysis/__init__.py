@@ -1,0 +1,1 @@
+"""lutnas.analysis (see DESIGN.md)."""

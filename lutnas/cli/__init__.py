@@ -1,0 +1,1 @@
+"""The command line: thin; parses arguments and calls the library."""

@@ -1,0 +1,5 @@
+import sys
+
+from lutnas.cli.main import main
+
+sys.exit(main())

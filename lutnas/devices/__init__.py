@@ -1,0 +1,1 @@
+"""lutnas.devices (see DESIGN.md)."""

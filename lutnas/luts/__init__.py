@@ -1,0 +1,1 @@
+"""lutnas.luts (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""lutnas.profiler (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""lutnas.search (see DESIGN.md)."""

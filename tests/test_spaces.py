@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from lutnas.errors import InputError
+from lutnas.spaces import (
+    NAMED_SPECS, EncoderKey, HeadKey, PatchEmbedKey, ViTSpec, get_space, load_values_toml, parse_block_key,
+    parse_spec, parse_values,
+)
+
+
+def test_named_specs_match_the_papers():
+    tiny = NAMED_SPECS["deit-tiny"]
+    assert (tiny.d, tiny.h, tiny.e, tiny.r, tiny.I, tiny.p) == (12, 3, 64, 4, 224, 16)
+    assert tiny.dim == 192 and tiny.tokens == 197
+    assert abs(tiny.gflops - 1.26) / 1.26 < 0.01
+    assert abs(tiny.params() / 1e6 - 5.7) < 0.05
+    assert abs(NAMED_SPECS["seed-start"].gflops - 0.15) < 0.01
+    assert NAMED_SPECS["deit-small"].dim == 384
+    assert NAMED_SPECS["scaled-tiny"].canonical() == "d=14,h=4,e=64,r=4,I=160,p=16"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("d=12,h=3,e=64,r=4,I=225,p=16", "not divisible"),
+    ("d=0,h=3,e=64,r=4,I=224,p=16", "'d' must be positive"),
+    ("d=12,h=3,e=64,r=4,I=224", "missing p"),
+    ("d=12,h=3,e=64,r=4,I=224,p=16,q=3", "unknown factor 'q'"),
+    ("d=12,h=x,e=64,r=4,I=224,p=16", "not a number"),
+    ("deit-huge", "not a known name"),
+    ("d=1.5,h=3,e=64,r=4,I=224,p=16", "must be an integer"),
+])
+def test_bad_specs_raise_one_clear_error(text, fragment):
+    with pytest.raises(InputError, match=fragment):
+        parse_spec(text)
+
+
+def test_spec_round_trip_and_off_grid_values():
+    spec = parse_spec("d=6,h=2,e=60,r=2.5,I=171,p=19")
+    assert spec.tokens == 82
+    assert parse_spec(spec.canonical()) == spec
+
+
+def test_grid_size_and_unique_blocks():
+    space = get_space("vit-scaling")
+    assert space.size == 2700
+    blocks = space.unique_blocks()
+    kinds = {k: sum(b.kind == k for b in blocks) for k in ("patch_embed", "encoder", "head")}
+    # 10 token counts x 15 (h, e) pairs x 3 ratios; 12 (I, p) pairs x 11 dims; 11 dims.
+    assert kinds == {"encoder": 450, "patch_embed": 132, "head": 11}
+    assert len(blocks) == 593 == len(set(blocks))
+
+
+def test_block_keys_round_trip_sort_and_hash():
+    space = get_space("vit-scaling")
+    blocks = space.unique_blocks()
+    for key in blocks:
+        again = parse_block_key(key.canonical())
+        assert again == key and hash(again) == hash(key) and type(again) is type(key)
+    assert blocks == sorted(blocks)
+    assert EncoderKey(197, 192, 3, 64, 4) == EncoderKey(197, 192, 3, 64, 4.0)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("encoder(tokens=197)", "needs fields"),
+    ("conv(a=1)", "not known"),
+    ("head dim=3", "not of the form"),
+    ("head(dim=x,classes=3)", "not a number"),
+    ("head(dim=-1,classes=3)", "positive"),
+])
+def test_bad_block_keys(text, fragment):
+    with pytest.raises(InputError, match=fragment):
+        parse_block_key(text)
+
+
+def test_narrowing_by_values_and_toml(tmp_path):
+    space = get_space("vit-scaling", parse_values(["d=3,6", "I=128,160"]))
+    assert space.values["d"] == (3, 6) and space.size == 2 * 5 * 3 * 3 * 2 * 3
+    toml = tmp_path / "v.toml"
+    toml.write_text("[values]\nd = [3]\nh = [2, 3]\n")
+    assert get_space("vit-scaling", load_values_toml(toml)).size == 1 * 2 * 3 * 3 * 4 * 3
+    with pytest.raises(InputError, match="unknown factor"):
+        get_space("vit-scaling", {"x": [1]})
+    with pytest.raises(InputError, match="not a number"):
+        parse_values(["d=3,a"])
+    with pytest.raises(InputError, match="not known"):
+        get_space("nope")
+
+
+def test_sampling_mutation_crossover_stay_valid():
+    space = get_space("vit-scaling")
+    rng = np.random.default_rng(0)
+    specs = space.sample(50, rng)
+    assert len(set(specs)) == 50 and all(space.contains(s) for s in specs)
+    for a, b in zip(specs, specs[1:]):
+        m = space.mutate(a, rng, 0.3)
+        assert space.contains(m) and m != a
+        c = space.crossover(a, b, rng)
+        assert space.contains(c)
+        assert all(getattr(c, f) in (getattr(a, f), getattr(b, f)) for f in "dherIp")
+    for n in space.neighbours(specs[0]):
+        assert sum(getattr(n, f) != getattr(specs[0], f) for f in "dherIp") == 1
+    off = space.sample_continuous(30, 1)
+    assert all(s.I % s.p == 0 for s in off)
+    assert any(not space.contains(s) for s in off)
+    assert space.sample(5, 7) == space.sample(5, 7)
+
+
+def test_blocks_and_counts():
+    spec = ViTSpec(6, 2, 64, 4, 160, 16)
+    blocks = spec.blocks()
+    assert blocks[0] == (PatchEmbedKey(160, 16, 128), 1)
+    assert blocks[1] == (EncoderKey(101, 128, 2, 64, 4), 6)
+    assert blocks[2] == (HeadKey(128, 1000), 1)
