@@ -1,0 +1,58 @@
+"""Measure a block key or a full spec on a device: build, prepare, time, optionally profile ops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lutnas.categories import CATEGORIES
+from lutnas.devices.base import Device
+from lutnas.errors import InputError
+from lutnas.models import build_block, build_model, model_input
+from lutnas.profiler.measurement import Measurement, OpRecord
+from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.blocks import BlockKey
+from lutnas.spaces.vit import ViTSpec
+
+
+def prepare_target(device: Device, target: BlockKey | ViTSpec, batch: int = 1, attention: str = "timm", seed: int = 0):
+    """Build the module for a block key or spec and let the device prepare it."""
+    if isinstance(target, BlockKey):
+        module, example = build_block(target, batch=batch, attention=attention, seed=seed)
+    elif isinstance(target, ViTSpec):
+        module, example = build_model(target, attention=attention, seed=seed), model_input(target, batch, seed)
+    else:
+        raise InputError(f"cannot measure {target!r}: expected a block key or a spec")
+    return device.prepare(module, example)
+
+
+def measure_target(device: Device, target: BlockKey | ViTSpec, protocol: Protocol, batch: int = 1,
+                   attention: str = "timm", ops: bool = False, op_runs: int = 10) -> tuple[Measurement, list[OpRecord]]:
+    """``(Measurement, op records)`` of one block or model; op records empty unless ``ops``."""
+    artifact = prepare_target(device, target, batch, attention)
+    label = target.canonical()
+    measurement = device.measure(artifact, protocol, target if isinstance(target, BlockKey) else label)
+    records = device.profile_ops(artifact, runs=op_runs) if ops else []
+    return measurement, records
+
+
+def breakdown_ms(records: list[OpRecord]) -> dict[str, float]:
+    """Milliseconds per category, all seven present, from op records."""
+    out = {c: 0.0 for c in CATEGORIES}
+    for r in records:
+        out[r.category] += r.total_ms
+    return out
+
+
+def measurement_summary(measurement: Measurement, records: list[OpRecord]) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": str(measurement.key), **measurement.stats(), "flagged": measurement.flagged,
+                            "warnings": measurement.warnings, "protocol": measurement.protocol.to_dict(),
+                            "fingerprint": measurement.fingerprint, "timing": measurement.metadata.get("timing", {})}
+    if records:
+        cats = breakdown_ms(records)
+        total = sum(cats.values())
+        data["breakdown_ms"] = cats
+        data["op_sum_ms"] = total
+        data["op_sum_ratio"] = total / measurement.median_ms if measurement.median_ms else None
+        data["ops"] = [r.to_dict() for r in records]
+        data["unclassified"] = sorted({r.name for r in records if not r.classified})
+    return data

@@ -1,0 +1,92 @@
+"""Device registry: built-ins plus third-party runners from the ``lutnas.devices`` entry-point group.
+
+A device name is either exact (``torch-cpu``) or a prefix pattern (``adb:SERIAL`` is served by
+the class registered as ``adb``). Entry points are looked up on request, never at import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any
+
+from lutnas.devices.base import Device
+from lutnas.errors import InputError
+
+BUILTIN: dict[str, str] = {
+    "torch-cpu": "lutnas.devices.torch_cpu:TorchCPUDevice",
+    "ort-cpu": "lutnas.devices.ort_cpu:OrtCPUDevice",
+}
+
+
+def _load(target: str) -> type[Device]:
+    module, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Device)):
+        raise TypeError(f"{target} is not a lutnas Device subclass")
+    return cls
+
+
+def device_classes() -> dict[str, type[Device] | Exception]:
+    """Every registered name -> its class (or the exception that stopped it from loading)."""
+    found: dict[str, type[Device] | Exception] = {}
+    targets = dict(BUILTIN)
+    for ep in importlib.metadata.entry_points(group="lutnas.devices"):
+        targets.setdefault(ep.name, ep.value)
+    for name, target in targets.items():
+        try:
+            found[name] = _load(target)
+        except Exception as exc:  # a broken third-party plug-in must not hide the others
+            found[name] = exc
+    return found
+
+
+def get_device(name: str, **params: Any) -> Device:
+    """Instantiate the device ``name`` (``adb:SERIAL`` passes ``serial=SERIAL``) with options."""
+    classes = device_classes()
+    base, _, arg = name.partition(":")
+    key = name if name in classes else base
+    cls = classes.get(key)
+    if cls is None:
+        raise InputError(f"device {name!r} is not known; available: {', '.join(sorted(classes))}")
+    if isinstance(cls, Exception):
+        raise InputError(f"device {name!r} could not be loaded: {cls}")
+    if arg and key == base:
+        params = {"target": arg, **params}
+    return cls(**params)
+
+
+def list_devices() -> list[dict[str, Any]]:
+    """Name, description, usable here, and why not, for every registered device."""
+    rows = []
+    for name, cls in sorted(device_classes().items()):
+        if isinstance(cls, Exception):
+            rows.append({"name": name, "description": "", "usable": False, "reason": f"failed to load: {cls}",
+                         "op_profile": False, "options": {}})
+            continue
+        usable, reason = cls.availability()
+        rows.append({"name": name, "description": cls.description, "usable": usable, "reason": reason,
+                     "op_profile": cls.supports_op_profile, "options": dict(cls.defaults)})
+    return rows
+
+
+def parse_device_options(options: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> dict, numbers converted (``threads=2`` -> 2)."""
+    out: dict[str, Any] = {}
+    for opt in options:
+        if "=" not in opt:
+            raise InputError(f"--device-option {opt!r} is not KEY=VALUE")
+        k, v = (s.strip() for s in opt.split("=", 1))
+        value: Any = v
+        if v.lower() in ("true", "false"):
+            value = v.lower() == "true"
+        else:
+            try:
+                value = int(v)
+            except ValueError:
+                try:
+                    value = float(v)
+                except ValueError:
+                    value = v
+        out[k] = value
+    return out

@@ -1,0 +1,113 @@
+"""``torch-cpu``: eager PyTorch on the host CPU, under ``torch.inference_mode``.
+
+Threads default to 1: on a shared 2-core machine 2-thread medians drift 15–100 % between
+repeats while 1-thread medians stay within ~2 % (``make bench-noise``). Per-operator records
+come from ``torch.profiler`` (top-level aten ops, so nothing is counted twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from collections import defaultdict
+from typing import Any, Iterator
+
+import torch
+
+from lutnas.devices.base import Artifact, Device, module_digest
+from lutnas.devices.fingerprint import host_fingerprint
+from lutnas.errors import InputError
+from lutnas.profiler.categories import categorize_torch_op
+from lutnas.profiler.measurement import OpRecord
+from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.categories import OTHERS
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Set torch's intra-op thread count for the block, restore it after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class TorchCPUDevice(Device):
+    name = "torch-cpu"
+    description = "eager PyTorch on this CPU (torch.profiler for per-op records)"
+    supports_op_profile = True
+    defaults = {"threads": 1}
+
+    def _threads(self) -> int:
+        n = self.params["threads"]
+        if not isinstance(n, int) or n < 1:
+            raise InputError(f"device option threads must be a positive integer; got {n!r}")
+        return n
+
+    def fingerprint(self) -> dict[str, Any]:
+        return host_fingerprint(device=self.name, runtime="torch", torch=torch.__version__, threads=self._threads(),
+                                mkldnn=torch.backends.mkldnn.is_available())
+
+    def prepare(self, module: torch.nn.Module, example: torch.Tensor) -> Artifact:
+        module = module.eval()
+        return Artifact(self.name, module_digest(module, example, "torch-cpu"), module, example)
+
+    def _call(self, artifact: Artifact):
+        module, x = artifact.payload, artifact.example
+
+        def run() -> None:
+            module(x)
+
+        return run
+
+    def time(self, artifact: Artifact, protocol: Protocol) -> tuple[list[float], dict[str, Any]]:
+        with torch_threads(self._threads()), torch.inference_mode():
+            return run_protocol(self._call(artifact), protocol)
+
+    def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
+        from torch.profiler import ProfilerActivity, profile
+
+        run = self._call(artifact)
+        with torch_threads(self._threads()), torch.inference_mode():
+            for _ in range(3):
+                run()
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(runs):
+                    run()
+        return top_level_records(prof.events(), runs)
+
+
+def top_level_records(events: Any, runs: int) -> list[OpRecord]:
+    """Per-inference OpRecords from top-level profiler events (no aten parent).
+
+    Events are split into ``runs`` equal runs by start time; each op's time is its median over
+    runs (robust to one slow profiled run), so the records' sum tracks the median latency.
+    """
+    top = sorted((e for e in events if e.cpu_parent is None), key=lambda e: e.time_range.start)
+    per_run = len(top) // runs if runs and len(top) % runs == 0 else 0
+    totals: dict[str, list[float]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    if per_run:
+        for r in range(runs):
+            run_totals: dict[str, float] = defaultdict(float)
+            for evt in top[r * per_run:(r + 1) * per_run]:
+                run_totals[evt.name] += evt.cpu_time_total / 1e3
+                if r == 0:
+                    counts[evt.name] += 1
+            for name, t in run_totals.items():
+                totals[name].append(t)
+        value = {name: float(statistics.median(ts)) for name, ts in totals.items()}
+    else:  # runs differ in op sequence: fall back to means
+        for evt in top:
+            totals[evt.name].append(evt.cpu_time_total / 1e3)
+            counts[evt.name] += 1
+        value = {name: sum(ts) / runs for name, ts in totals.items()}
+        counts = defaultdict(int, {k: max(1, round(v / runs)) for k, v in counts.items()})
+    records = []
+    for name, total in value.items():
+        cat = categorize_torch_op(name)
+        records.append(OpRecord(name, name, cat if cat is not None else OTHERS, total, counts[name],
+                                classified=cat is not None))
+    return sorted(records, key=lambda r: -r.total_ms)

@@ -1,0 +1,118 @@
+"""``Measurement``: raw samples plus what was measured, where and how; statistics derived lazily."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from typing import Any
+
+import numpy as np
+
+from lutnas.profiler.protocol import Protocol, median_ci
+from lutnas.spaces.blocks import BlockKey
+
+
+@dataclasses.dataclass(frozen=True)
+class OpRecord:
+    """One operator (or fused node) of a profiled run. Times per inference, in ms."""
+
+    name: str
+    type: str
+    category: str
+    total_ms: float
+    count: int = 1
+    #: False when no rule knew this name: it sits in Others and is listed as unclassified
+    classified: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """Per-run times of one key on one device under one protocol.
+
+    ``samples_ms`` are always kept; ``median_ms`` and the others are derived from them.
+    ``key`` is a :class:`BlockKey` or any label (a spec's canonical string for a full model).
+    """
+
+    key: BlockKey | str
+    samples_ms: tuple[float, ...]
+    protocol: Protocol
+    fingerprint: dict[str, Any]
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.samples_ms:
+            raise ValueError(f"measurement of {self.key} has no samples")
+        object.__setattr__(self, "samples_ms", tuple(float(s) for s in self.samples_ms))
+
+    @property
+    def n(self) -> int:
+        return len(self.samples_ms)
+
+    @property
+    def median_ms(self) -> float:
+        return float(statistics.median(self.samples_ms))
+
+    @property
+    def mean_ms(self) -> float:
+        return float(statistics.fmean(self.samples_ms))
+
+    @property
+    def std_ms(self) -> float:
+        return float(statistics.stdev(self.samples_ms)) if self.n > 1 else 0.0
+
+    @property
+    def p10_ms(self) -> float:
+        return float(np.percentile(self.samples_ms, 10))
+
+    @property
+    def p90_ms(self) -> float:
+        return float(np.percentile(self.samples_ms, 90))
+
+    @property
+    def iqr_ms(self) -> float:
+        q1, q3 = np.percentile(self.samples_ms, [25, 75])
+        return float(q3 - q1)
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation std/mean."""
+        return self.std_ms / self.mean_ms if self.mean_ms > 0 else math.inf
+
+    @property
+    def flagged(self) -> bool:
+        """True when the CV exceeds the protocol's threshold: stored, but never as good."""
+        return self.cv > self.protocol.cv_threshold
+
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        if self.flagged:
+            out.append(f"{self.key}: CV {self.cv:.1%} exceeds the protocol threshold {self.protocol.cv_threshold:.0%}")
+        if self.n < self.protocol.min_runs:
+            out.append(f"{self.key}: only {self.n} runs (< min_runs {self.protocol.min_runs}); max_time_ms reached")
+        return out
+
+    def meets_confidence(self, threshold: float = 0.01) -> bool:
+        """Whether the 95 % CI of the median lies within ``threshold`` of the median."""
+        lo, hi = median_ci(list(self.samples_ms))
+        return (hi - lo) / 2 <= threshold * self.median_ms
+
+    def stats(self) -> dict[str, float]:
+        """The LUT statistics columns."""
+        return {"median_ms": self.median_ms, "mean_ms": self.mean_ms, "p10_ms": self.p10_ms,
+                "p90_ms": self.p90_ms, "std_ms": self.std_ms, "cv": self.cv, "n": self.n}
+
+    def merge(self, other: Measurement) -> Measurement:
+        """Pool samples of two replicates of the same task (same key, protocol, fingerprint)."""
+        if (self.key, self.protocol, self.fingerprint) != (other.key, other.protocol, other.fingerprint):
+            raise ValueError("measurements differ in key, protocol or device fingerprint; they cannot be merged")
+        return dataclasses.replace(self, samples_ms=self.samples_ms + other.samples_ms)
+
+    def __repr__(self) -> str:
+        flag = "  FLAGGED" if self.flagged else ""
+        return (f"<Measurement {self.key}: median {self.median_ms:.4g} ms, p10 {self.p10_ms:.4g}, "
+                f"p90 {self.p90_ms:.4g}, CV {self.cv:.1%}, n={self.n} ({self.protocol.name}){flag}>")

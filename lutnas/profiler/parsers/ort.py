@@ -1,0 +1,73 @@
+"""ONNX Runtime profiler JSON (``SessionOptions.enable_profiling``), old and new versions.
+
+Events: ``{"cat": "Session", "name": "model_run", "dur": µs}`` per run and
+``{"cat": "Node", "name": "<node>_kernel_time", "args": {"op_name": ...}}`` per node; older
+versions also emit ``<node>_fence_before`` / ``<node>_fence_after`` (skipped). Some versions
+wrap the list as ``{"traceEvents": [...]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from lutnas.profiler.categories import _ONNX_BY_TYPE, categorize_by_name
+from lutnas.profiler.parsers.base import ParseError, ParseResult, make_op, stats_summary
+
+
+def looks_like_events(data: Any) -> bool:
+    """A decoded JSON value holding ORT Session/Node events (bare list or traceEvents wrapper)."""
+    events = data.get("traceEvents") if isinstance(data, dict) else data
+    return isinstance(events, list) and any(
+        isinstance(e, dict) and e.get("cat") in ("Node", "Session")
+        and (str(e.get("name", "")).endswith("_kernel_time") or e.get("name") == "model_run") for e in events)
+
+
+def looks_like(text: str) -> bool:
+    head = text.lstrip()[:4000]
+    return head.startswith(("[", "{")) and ("_kernel_time" in text or '"model_run"' in text)
+
+
+def parse_ort_profile(text: str, source: str = "") -> ParseResult:
+    try:
+        events = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"{source or 'input'}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    return parse_ort_profile_events(events, source)
+
+
+def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
+    if isinstance(events, dict):
+        events = events.get("traceEvents", [])
+    if not isinstance(events, list) or not any(isinstance(e, dict) and e.get("cat") in ("Node", "Session") for e in events):
+        raise ParseError(f"{source or 'input'}: not an ONNX Runtime profile (expected a list of Session/Node events)")
+    runs = [e["dur"] / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    totals: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    types: dict[str, str] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
+            continue
+        name = e["name"][: -len("_kernel_time")]
+        totals[name] += e.get("dur", 0) / 1e3
+        counts[name] += 1
+        types[name] = e.get("args", {}).get("op_name", "")
+    n_runs = len(runs) or max(counts.values(), default=1)
+    summary: dict[str, Any] = stats_summary(runs) if runs else {}
+    if runs:
+        summary["throughput_per_s"] = 1e3 / summary["mean_ms"] if summary["mean_ms"] > 0 else None
+    total = sum(totals.values())
+    ops = []
+    for name, t in sorted(totals.items(), key=lambda kv: -kv[1]):
+        op_type = types[name]
+        cat = _ONNX_BY_TYPE.get(op_type) or categorize_by_name(name, op_type)
+        ops.append(make_op(name, op_type, t / n_runs, 100 * t / total if total else None,
+                           max(1, round(counts[name] / n_runs)), cat))
+    version = None
+    for e in events:
+        v = e.get("args", {}).get("ort_version") if isinstance(e.get("args"), dict) else None
+        if v:
+            version = str(v)
+            break
+    return ParseResult("ort-profile", version, summary, ops, source, {"runs": n_runs})

@@ -1,0 +1,184 @@
+"""The measurement protocol: how many runs, for how long, and when a number is good enough.
+
+Algorithm (one call of :func:`run_protocol`)::
+
+    warm-up:  call fn until warmup_runs calls AND warmup_ms have passed (capped by max_time_ms);
+              the warm-up also estimates one call's time t
+    block:    number = max(1, ceil(min_sample_ms / t))  # calls per sample; keeps timer overhead
+              negligible for sub-0.1 ms blocks (torch.utils.benchmark's blocked_autorange idea)
+    repeat:   take samples (each = mean of `number` calls) until
+                  n >= min_runs AND elapsed >= min_time_ms, and, when adaptive (ci_rel > 0),
+                  the 95 % CI of the median (order statistics, distribution-free) is within
+                  ci_rel of the median -- a noisy block keeps sampling instead of being stored
+              and always stop at max_time_ms or max_runs (the reason is recorded)
+    cool-down: sleep cooldown_ms after the measurement (thermals on phones)
+
+Anchors for the defaults: TFLite ``benchmark_model`` warms up, then runs >= 50 times and >= 1 s;
+``trtexec`` warms up 200 ms, then >= 10 iterations and >= 3 s; MLPerf Mobile reports p90. The
+``thorough`` preset follows those rules in full; ``default`` halves the durations, which on this
+2-core machine keeps 1-thread medians within ~2 % (see ``make bench-noise``); ``quick`` is for
+tests and the demo and says so in every row it produces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable
+
+from lutnas.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """Measurement rules. Durations in milliseconds.
+
+    Parameters
+    ----------
+    name : str, default="custom"
+    warmup_runs, warmup_ms : warm-up ends when both are reached.
+    min_runs, min_time_ms : the timed phase needs both.
+    max_time_ms, max_runs : hard caps on the timed phase.
+    min_sample_ms : each sample averages enough calls to last this long (0: one call per sample).
+    ci_rel : adaptive stop when the 95 % CI of the median is within this fraction (0: off).
+    cooldown_ms : sleep after each measurement.
+    cv_threshold : a measurement whose coefficient of variation exceeds this is flagged.
+    """
+
+    name: str = "custom"
+    warmup_runs: int = 5
+    warmup_ms: float = 100.0
+    min_runs: int = 30
+    min_time_ms: float = 500.0
+    max_time_ms: float = 10_000.0
+    max_runs: int = 100_000
+    min_sample_ms: float = 0.0
+    ci_rel: float = 0.0
+    cooldown_ms: float = 0.0
+    cv_threshold: float = 0.10
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name != "name" and (not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v)):
+                raise InputError(f"protocol parameter {f.name!r} must be a non-negative number; got {v!r}")
+        if self.min_runs < 1:
+            raise InputError(f"protocol parameter 'min_runs' must be >= 1; got {self.min_runs}")
+        if self.max_runs < self.min_runs:
+            raise InputError(f"protocol 'max_runs' ({self.max_runs}) is below 'min_runs' ({self.min_runs})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Protocol:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **changes: Any) -> Protocol:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise InputError(f"protocol has no parameter(s) {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, name=changes.pop("name", f"{self.name}*" if changes else self.name), **changes)
+
+
+PRESETS: dict[str, Protocol] = {
+    "quick": Protocol("quick", warmup_runs=2, warmup_ms=10, min_runs=10, min_time_ms=30, max_time_ms=2_000,
+                      min_sample_ms=0.05, cv_threshold=0.25),
+    "default": Protocol("default", warmup_runs=5, warmup_ms=100, min_runs=30, min_time_ms=500, max_time_ms=10_000,
+                        min_sample_ms=0.2, ci_rel=0.01, cv_threshold=0.10),
+    "thorough": Protocol("thorough", warmup_runs=10, warmup_ms=200, min_runs=50, min_time_ms=3_000,
+                         max_time_ms=60_000, min_sample_ms=0.5, ci_rel=0.0, cooldown_ms=0, cv_threshold=0.05),
+}
+
+
+def get_protocol(name: str | Protocol, **overrides: Any) -> Protocol:
+    """A preset by name (``quick``, ``default``, ``thorough``), with optional parameter overrides."""
+    if isinstance(name, Protocol):
+        base = name
+    elif name in PRESETS:
+        base = PRESETS[name]
+    else:
+        raise InputError(f"protocol {name!r} is not known; choose from {', '.join(PRESETS)}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return base.replace(**overrides) if overrides else base
+
+
+def median_ci(samples: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median from order statistics (normal approx. of the binomial)."""
+    n = len(samples)
+    if n < 3:
+        return (-math.inf, math.inf)
+    s = sorted(samples)
+    z = 1.959963984540054 if confidence == 0.95 else _z(confidence)
+    half = z * math.sqrt(n) / 2
+    lo = max(0, int(math.floor(n / 2 - half)))
+    hi = min(n - 1, int(math.ceil(n / 2 + half)))
+    return s[lo], s[hi]
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], float] = time.perf_counter,
+                 sync: Callable[[], None] | None = None) -> tuple[list[float], dict[str, Any]]:
+    """Time ``fn`` under ``protocol``.
+
+    Returns ``(samples_ms, info)``: per-call times in ms (each the mean of ``number`` calls) and
+    ``{"number", "warmup_runs", "warmup_ms", "elapsed_ms", "stopped_by"}``. ``sync`` is called
+    before reading the clock (CUDA synchronisation).
+    """
+    sync = sync or (lambda: None)
+    t0 = clock()
+    runs = 0
+    deadline = protocol.max_time_ms / 1e3
+    per_call = math.inf
+    while True:
+        s = clock()
+        fn()
+        sync()
+        e = clock()
+        runs += 1
+        per_call = min(per_call, e - s)
+        elapsed = e - t0
+        if (runs >= protocol.warmup_runs and elapsed * 1e3 >= protocol.warmup_ms) or elapsed >= deadline:
+            break
+    warm_ms = (clock() - t0) * 1e3
+    number = 1
+    if protocol.min_sample_ms > 0 and per_call > 0:
+        number = max(1, math.ceil(protocol.min_sample_ms / 1e3 / per_call))
+    samples: list[float] = []
+    start = clock()
+    stopped_by = "min_runs+min_time"
+    while True:
+        sync()
+        s = clock()
+        for _ in range(number):
+            fn()
+        sync()
+        e = clock()
+        samples.append((e - s) * 1e3 / number)
+        elapsed_ms = (e - start) * 1e3
+        n = len(samples)
+        if elapsed_ms >= protocol.max_time_ms and n >= 1:
+            stopped_by = "max_time"
+            break
+        if n >= protocol.max_runs:
+            stopped_by = "max_runs"
+            break
+        if n >= protocol.min_runs and elapsed_ms >= protocol.min_time_ms:
+            if protocol.ci_rel <= 0:
+                break
+            lo, hi = median_ci(samples)
+            med = sorted(samples)[n // 2]
+            if med > 0 and (hi - lo) / 2 <= protocol.ci_rel * med:
+                stopped_by = "ci"
+                break
+    if protocol.cooldown_ms > 0:
+        time.sleep(protocol.cooldown_ms / 1e3)
+    return samples, {"number": number, "warmup_runs": runs, "warmup_ms": warm_ms,
+                     "elapsed_ms": (clock() - start) * 1e3, "stopped_by": stopped_by}

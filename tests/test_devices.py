@@ -1,0 +1,84 @@
+"""Real measurements of tiny blocks on both CPU devices."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from lutnas.categories import CATEGORIES
+from lutnas.cli.main import cli
+from lutnas.devices import get_device, list_devices
+from lutnas.devices.measure import breakdown_ms, measure_target
+from lutnas.errors import InputError
+from lutnas.profiler import get_protocol
+from lutnas.spaces import EncoderKey, HeadKey, PatchEmbedKey, parse_spec
+
+TINY = [EncoderKey(17, 64, 2, 32, 2), PatchEmbedKey(64, 16, 64), HeadKey(64, 1000)]
+
+
+@pytest.mark.parametrize("device", ["torch-cpu", "ort-cpu"])
+def test_tiny_blocks_measure_for_real(device):
+    dev = get_device(device)
+    protocol = get_protocol("quick")
+    for key in TINY:
+        m, ops = measure_target(dev, key, protocol, ops=True, op_runs=5)
+        assert m.n >= protocol.min_runs and m.p10_ms <= m.median_ms <= m.p90_ms and m.median_ms > 0
+        assert m.fingerprint["threads"] == 1 and m.fingerprint["device"] == device
+        cats = breakdown_ms(ops)
+        assert set(cats) == set(CATEGORIES)
+        assert sum(cats.values()) == pytest.approx(sum(o.total_ms for o in ops))
+        assert all(o.category in CATEGORIES for o in ops)
+
+
+@pytest.mark.parametrize("device", ["torch-cpu", "ort-cpu"])
+def test_encoder_ops_land_in_the_right_categories(device):
+    _, ops = measure_target(get_device(device), EncoderKey(65, 128, 2, 64, 4), get_protocol("quick"), ops=True, op_runs=5)
+    cats = breakdown_ms(ops)
+    for c in ("MLP", "LayerNorm", "MSA-MatMul", "MSA-Softmax", "MSA-Reshape&Transpose", "MSA-Gather", "Others"):
+        assert cats[c] > 0, (c, [(o.name, o.category) for o in ops])
+    assert cats["MLP"] == max(cats.values())
+    assert not [o.name for o in ops if not o.classified]
+
+
+@pytest.mark.parametrize("device", ["torch-cpu", "ort-cpu"])
+def test_deit_tiny_per_op_records_sum_to_measured_latency(device):
+    m, ops = measure_target(get_device(device), parse_spec("deit-tiny"), get_protocol("quick"), ops=True, op_runs=10)
+    total = sum(o.total_ms for o in ops)
+    assert abs(total / m.median_ms - 1) < 0.05, (total, m.median_ms)
+
+
+def test_ort_artifact_is_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path))
+    from lutnas.models import build_block
+
+    dev = get_device("ort-cpu")
+    module, x = build_block(TINY[0])
+    a = dev.prepare(module, x)
+    mtime = a.path.stat().st_mtime_ns
+    b = dev.prepare(module, x)
+    assert a.digest == b.digest and b.path.stat().st_mtime_ns == mtime
+    other, _ = build_block(TINY[0], seed=1)
+    assert dev.prepare(other, x).digest != a.digest
+
+
+def test_device_registry_and_errors():
+    names = {r["name"]: r for r in list_devices()}
+    assert names["torch-cpu"]["usable"] and names["ort-cpu"]["usable"]
+    with pytest.raises(InputError, match="not known"):
+        get_device("gpu-9000")
+    with pytest.raises(InputError, match="no option"):
+        get_device("torch-cpu", thread=2)
+    with pytest.raises(InputError, match="opt must be one of"):
+        get_device("ort-cpu", opt="max").fingerprint()
+
+
+def test_cli_devices_and_measure():
+    runner = CliRunner()
+    data = json.loads(runner.invoke(cli, ["devices", "--json"]).stdout)
+    assert {d["name"] for d in data["devices"] if d["usable"]} >= {"torch-cpu", "ort-cpu"}
+    res = runner.invoke(cli, ["measure", "--block", "head(dim=64,classes=10)", "--protocol", "quick", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["n"] >= 10 and out["p10_ms"] <= out["median_ms"] <= out["p90_ms"]
+    res = runner.invoke(cli, ["measure", "--model", "deit-tiny", "--device", "nope"])
+    assert res.exit_code == 2 and "not known" in res.stderr

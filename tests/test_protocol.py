@@ -1,0 +1,76 @@
+import itertools
+
+import pytest
+
+from lutnas.errors import InputError
+from lutnas.profiler import Measurement, Protocol, get_protocol, run_protocol
+from lutnas.profiler.protocol import median_ci
+
+
+def fake_clock(step_ms):
+    """A clock advancing ``step_ms`` per read: deterministic protocol tests."""
+    counter = itertools.count()
+    return lambda: next(counter) * step_ms / 1e3
+
+
+def test_min_runs_and_min_time_both_required():
+    p = Protocol(warmup_runs=2, warmup_ms=0, min_runs=5, min_time_ms=100, max_time_ms=10_000)
+    samples, info = run_protocol(lambda: None, p, clock=fake_clock(1.0))
+    # each sample reads the clock twice (1 ms apart); 100 ms needs ~50 samples, more than min_runs
+    assert len(samples) >= 5 and info["elapsed_ms"] >= 100
+    assert info["stopped_by"] == "min_runs+min_time" and info["warmup_runs"] >= 2
+
+
+def test_max_time_caps_and_is_reported():
+    p = Protocol(warmup_runs=1, warmup_ms=0, min_runs=1000, min_time_ms=0, max_time_ms=50, max_runs=100_000)
+    samples, info = run_protocol(lambda: None, p, clock=fake_clock(1.0))
+    assert info["stopped_by"] == "max_time" and len(samples) < 1000
+    m = Measurement("k", tuple(samples), p, {})
+    assert any("min_runs" in w for w in m.warnings)
+
+
+def test_block_size_for_tiny_calls():
+    p = Protocol(warmup_runs=3, warmup_ms=0, min_runs=3, min_time_ms=0, min_sample_ms=1.0)
+    _, info = run_protocol(lambda: None, p, clock=fake_clock(0.01))
+    assert info["number"] >= 50  # 0.01 ms per call -> ~100 calls per 1 ms sample
+
+
+def test_adaptive_stop_waits_for_a_narrow_ci():
+    noisy = iter([1.0, 5.0] * 20 + [1.0] * 10_000)
+    p = Protocol(warmup_runs=0, warmup_ms=0, min_runs=10, min_time_ms=0, ci_rel=0.01, max_time_ms=1e9)
+    t = {"now": 0.0}
+
+    def clock():
+        return t["now"]
+
+    def fn():
+        t["now"] += next(noisy) / 1e3
+
+    samples, info = run_protocol(fn, p, clock=clock)
+    assert info["stopped_by"] == "ci" and len(samples) > 40
+
+
+def test_measurement_statistics_and_flag():
+    p = get_protocol("quick")
+    m = Measurement("k", (1.0, 2.0, 3.0, 4.0, 100.0), p, {"cpu": "x"})
+    assert m.median_ms == 3.0 and m.p10_ms <= m.median_ms <= m.p90_ms and m.n == 5
+    assert m.flagged and m.warnings and not m.meets_confidence(0.01)
+    steady = Measurement("k", tuple(1.0 + 0.001 * i for i in range(50)), p, {"cpu": "x"})
+    assert not steady.flagged
+    merged = steady.merge(steady)
+    assert merged.n == 100
+    with pytest.raises(ValueError, match="cannot be merged"):
+        steady.merge(Measurement("other", (1.0,), p, {"cpu": "x"}))
+    lo, hi = median_ci(list(range(100)))
+    assert lo < 50 < hi
+
+
+def test_presets_and_bad_parameters():
+    assert get_protocol("thorough").min_runs == 50 and get_protocol("thorough").min_time_ms == 3000
+    assert get_protocol("default", min_runs=7).min_runs == 7
+    with pytest.raises(InputError, match="not known"):
+        get_protocol("fast")
+    with pytest.raises(InputError, match="min_runs"):
+        Protocol(min_runs=0)
+    with pytest.raises(InputError, match="no parameter"):
+        get_protocol("quick", warmup=3)
