@@ -1,6 +1,8 @@
 """Builders: spec or block key -> ``torch.nn.Module`` (one definition; every backend exports from it)."""
 
-from lutnas.models.builders import build_block, build_model, example_input, model_input, register_builder
+from lutnas.models.builders import (
+    auto_copies, build_block, build_block_copies, build_model, example_input, model_input, register_builder,
+)
 from lutnas.models.vit import ATTENTION_VARIANTS
 
-__all__ = ["build_block", "build_model", "example_input", "model_input", "register_builder", "ATTENTION_VARIANTS"]
+__all__ = ["auto_copies", "build_block_copies", "build_block", "build_model", "example_input", "model_input", "register_builder", "ATTENTION_VARIANTS"]

@@ -78,3 +78,64 @@ def model_input(spec: ViTSpec, batch: int = 1, seed: int = 0) -> torch.Tensor:
     """An image batch ``(batch, 3, I, I)`` for the full model."""
     first = spec.blocks()[0][0]
     return example_input(first, batch, seed)
+
+
+class Chain(nn.Module):
+    """``copies`` independent copies of a shape-preserving block run one after another."""
+
+    def __init__(self, blocks: list[nn.Module]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class Replicas(nn.Module):
+    """``copies`` independent copies of a block, each applied to the same input (shape-changing blocks)."""
+
+    def __init__(self, blocks: list[nn.Module]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(block(x) for block in self.blocks)
+
+
+def weight_bytes(key: BlockKey) -> int:
+    """Bytes of float32 parameters of one block (what a full model streams from memory)."""
+    module, _ = build_block(key)
+    return 4 * sum(p.numel() for p in module.parameters())
+
+
+def auto_copies(key: BlockKey, target_bytes: int = 8 << 20, max_copies: int = 8) -> int:
+    """How many weight copies make a block's working set look like a full model's.
+
+    A block looped alone keeps its weights hot in L2; a full model streams each layer's weights
+    from L3/DRAM. ``target_bytes`` (8 MiB, several times a typical L2) of distinct weights per
+    timed call restores that traffic; at least 2 copies, at most ``max_copies``.
+    """
+    from lutnas.spaces.vit import block_params
+
+    per = 4 * block_params(key)
+    return int(min(max_copies, max(2, -(-target_bytes // max(per, 1)))))
+
+
+def build_block_copies(key: BlockKey, copies: int, batch: int = 1, attention: str = "timm",
+                       seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    """A module running ``copies`` distinct copies of one block per call, and its input.
+
+    Shape-preserving blocks (encoders) are chained like the layers of a model; others run side
+    by side on the same input. Time per block = time per call / ``copies``.
+    """
+    if copies < 1:
+        raise InputError(f"copies must be >= 1; got {copies}")
+    module, x = build_block(key, batch, attention, seed)
+    if copies == 1:
+        return module, x
+    blocks = [module] + [build_block(key, batch, attention, seed + i)[0] for i in range(1, copies)]
+    with torch.inference_mode():
+        same_shape = tuple(module(x).shape) == tuple(x.shape)
+    return (Chain(blocks) if same_shape else Replicas(blocks)).eval(), x

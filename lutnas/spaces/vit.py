@@ -154,6 +154,40 @@ def block_params(key: BlockKey) -> int:
     raise InputError(f"no parameter count for block kind {key.kind!r}")
 
 
+def spec_arrays(specs: Any) -> dict[str, Any]:
+    """Factor columns of many specs as numpy arrays (``d, h, e, r, I, p, classes``).
+
+    ``specs``: a sequence of :class:`ViTSpec`, or a mapping/DataFrame with those columns.
+    """
+    import numpy as np
+
+    if hasattr(specs, "keys") and not isinstance(specs, ViTSpec):
+        cols = {k: np.asarray(specs[k]) for k in FACTORS}
+        n = len(cols["d"])
+        cols["classes"] = np.asarray(specs["classes"]) if "classes" in specs.keys() else np.full(n, 1000)
+    else:
+        specs = list(specs)
+        cols = {k: np.fromiter((getattr(s, k) for s in specs), dtype=np.float64 if k == "r" else np.int64, count=len(specs))
+                for k in (*FACTORS, "classes")}
+    for k in (*FACTORS, "classes"):
+        cols[k] = cols[k].astype(np.float64 if k == "r" else np.int64)
+    return cols
+
+
+def block_arrays(cols: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Vectorised :meth:`ViTSpec.blocks`: ``[(kind, {field: array}, count array), ...]``."""
+    import numpy as np
+
+    dim = cols["h"] * cols["e"]
+    tokens = (cols["I"] // cols["p"]) ** 2 + 1
+    one = np.ones_like(dim)
+    return [
+        ("patch_embed", {"image": cols["I"], "patch": cols["p"], "dim": dim}, one),
+        ("encoder", {"tokens": tokens, "dim": dim, "heads": cols["h"], "head_dim": cols["e"], "mlp_ratio": cols["r"]}, cols["d"]),
+        ("head", {"dim": dim, "classes": cols["classes"]}, one),
+    ]
+
+
 NAMED_SPECS: dict[str, ViTSpec] = {
     "deit-tiny": ViTSpec(12, 3, 64, 4, 224, 16),
     "deit-small": ViTSpec(12, 6, 64, 4, 224, 16),

@@ -1,0 +1,221 @@
+"""`lutnas lut build|show|predict|calibrate|validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lutnas.cli.devices_cmd import device_option_opt
+from lutnas.cli.options import device_opt, json_opt, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt
+from lutnas.cli.output import emit, note, table
+from lutnas.cli.progress import build_progress, progress_bar
+from lutnas.devices import get_device, parse_device_options
+from lutnas.errors import InputError
+from lutnas.luts import LUT, build_lut, drift, sample_specs, validate
+from lutnas.luts.validate import fit_calibration, measure_models, save_calibration, scatter_png
+from lutnas.profiler import get_protocol
+from lutnas.spaces import get_space, load_values_toml, parse_spec, parse_values
+
+
+def resolve_space(space: str, values: tuple[str, ...], values_file: str | None):
+    narrowed = load_values_toml(values_file) if values_file else {}
+    narrowed.update(parse_values(values))
+    return get_space(space, narrowed)
+
+
+def _copies(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"--copies must be 'auto' or an integer; got {text!r}") from None
+
+
+@click.group("lut")
+def lut_group() -> None:
+    """Build, inspect, predict with and validate latency lookup tables."""
+
+
+@lut_group.command("build")
+@device_opt
+@device_option_opt
+@space_opt
+@values_opt
+@values_file_opt
+@click.option("--grid", "select", flag_value="grid", default=True, help="Every spec of the space (default).")
+@click.option("--sample", "sample", type=int, default=None, help="N specs sampled from the space (with --seed).")
+@click.option("--specs", "specs_file", type=click.Path(dir_okay=False), default=None, help="File with one spec per line.")
+@seed_opt
+@click.option("--batch", type=int, default=1, show_default=True)
+@protocol_opt
+@click.option("--copies", default="auto", show_default=True, help="Weight copies per timed call (cache-realistic), or an integer.")
+@click.option("--ops/--no-ops", default=True, show_default=True, help="Profile per-operator categories for each row.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The Parquet table to write or resume.")
+@click.option("--max-rows", type=int, default=None, help="Measure at most this many rows in this run.")
+@json_opt
+def build_cmd(device, device_options, space, values, values_file, select, sample, specs_file, seed, batch, protocol,
+              copies, ops, out, max_rows, as_json) -> None:
+    """Measure every unique block the chosen specs need; resumable (re-run the same command)."""
+    sp = resolve_space(space, values, values_file)
+    how = "file" if specs_file else "sample" if sample else "grid"
+    specs = sample_specs(sp, how, sample, seed, specs_file)
+    dev = get_device(device, **parse_device_options(device_options))
+    with progress_bar(f"lut build {device}", enabled=not as_json) as update:
+        try:
+            info = build_lut(dev, sp, specs, out, get_protocol(protocol), batch=batch, copies=_copies(copies), ops=ops,
+                             progress=build_progress(update, note), stop_after=max_rows)
+        except KeyboardInterrupt:
+            note(f"interrupted: every row measured so far is saved in {out}; re-run the same command to resume")
+            raise SystemExit(130)
+    emit(info, as_json, lambda d: f"{d['rows']} rows in {d['out']} ({d['measured']} measured now in {d['seconds']:.1f} s"
+                                   f"{'' if d['complete'] else '; incomplete, re-run to resume'})")
+
+
+@lut_group.command("show")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_opt
+def show_cmd(path, as_json) -> None:
+    """Device, space, rows, flagged rows, coverage, slowest blocks, regressor error."""
+    lut = LUT.read(path)
+    space = None
+    sp = lut.meta.get("space")
+    if sp:
+        from lutnas.spaces import ViTSpace
+
+        space = ViTSpace.from_dict(sp)
+    data = lut.summary(space)
+
+    def human(d: dict) -> str:
+        lines = [f"{path}: device {d['device']}, space {(d['space'] or {}).get('name')}, protocol {d['protocol']}, "
+                 f"{d['rows']} rows ({d['flagged_rows']} flagged), batches {d['batches']}, {d['creator']}"]
+        if "coverage" in d:
+            c = d["coverage"]
+            lines.append(f"coverage: {c['measured']}/{c['space_blocks']} blocks of the space ({c['fraction']:.0%})")
+        fp = d.get("fingerprint") or {}
+        lines.append("fingerprint: " + ", ".join(f"{k}={v}" for k, v in fp.items() if v is not None))
+        if d.get("calibration"):
+            cal = d["calibration"]
+            lines.append(f"calibration: measured ≈ {cal['a']:.4f} × sum-of-blocks + {cal['b']:.4f} ms (from {cal['n']} models)")
+        lines.append(table([[r["key"], r["median_ms"]] for r in d["slowest"]], ["slowest blocks", "median ms"]))
+        reg = d.get("regressor") or {}
+        if reg and "error" not in reg:
+            lines.append(table([[k, v["model"], v["rows"], 100 * v["cv_mape"]] for k, v in reg.items()],
+                               ["unseen-block regressor", "model", "rows", "held-out MAPE %"]))
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+
+@lut_group.command("predict")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("spec")
+@click.option("--batch", type=int, default=1, show_default=True)
+@json_opt
+def predict_cmd(path, spec, batch, as_json) -> None:
+    """Predicted latency (ms) of SPEC: per-block sum, calibrated value, which parts were predicted."""
+    lut = LUT.read(path)
+    s = parse_spec(spec)
+    pred = lut.predict([s], batch)
+    keys = [k for k, _ in s.blocks()]
+    ms, predicted = lut.lookup_keys(keys, batch)
+    data = {"spec": s.canonical(), "device": lut.device, "batch": batch, "sum_of_blocks_ms": float(pred.raw_ms[0]),
+            "calibrated_ms": float(pred.calibrated_ms[0]), "latency_ms": float(pred.calibrated_ms[0]),
+            "calibrated": lut.calibration is not None, "any_predicted": bool(pred.predicted[0]),
+            "blocks": [{"key": k.canonical(), "count": c, "ms_each": float(m), "ms_total": float(m) * c,
+                        "source": "regressor" if p else "measured"} for (k, c), m, p in zip(s.blocks(), ms, predicted)]}
+
+    def human(d: dict) -> str:
+        rows = [[b["key"], b["count"], b["ms_each"], b["ms_total"], b["source"]] for b in d["blocks"]]
+        tail = (f"sum of blocks {d['sum_of_blocks_ms']:.4g} ms; calibrated {d['calibrated_ms']:.4g} ms"
+                if d["calibrated"] else f"sum of blocks {d['sum_of_blocks_ms']:.4g} ms (table not calibrated: run lut validate)")
+        return f"{d['spec']} on {d['device']}\n" + table(rows, ["block", "count", "ms each", "ms total", "source"]) + "\n" + tail
+
+    emit(data, as_json, human)
+
+
+def _device_for(lut: LUT, device: str | None, device_options):
+    params = dict(lut.meta.get("device_params") or {})
+    params.update(parse_device_options(device_options))
+    name = device or lut.device
+    return get_device(name, **params)
+
+
+@lut_group.command("calibrate")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--device", default=None, help="Defaults to the table's device.")
+@device_option_opt
+@click.option("--sample", "n", type=int, default=5, show_default=True, help="Full models to measure.")
+@seed_opt
+@values_opt
+@protocol_opt
+@json_opt
+def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_json) -> None:
+    """Fit measured ≈ a × sum-of-blocks + b on N measured full models; store it in the table."""
+    lut = LUT.read(path)
+    space = get_space(lut.space_name, parse_values(values)) if lut.space_name != "?" else None
+    if space is None:
+        raise InputError(f"LUT {path} names no space; cannot sample models")
+    dev = _device_for(lut, device, device_options)
+    specs = space.sample(n, 10_000 + seed)
+    with progress_bar("calibrate", enabled=not as_json) as update:
+        measured = measure_models(dev, specs, get_protocol(protocol), progress=lambda i, t: update(i, t, ""))
+    cal = fit_calibration(lut.predict(specs).raw_ms, measured)
+    cal["models"] = [s.canonical() for s in specs]
+    save_calibration(path, cal)
+    emit(cal, as_json, lambda c: f"calibration stored in {path}: measured ≈ {c['a']:.4f} × sum + {c['b']:.4f} ms ({c['n']} models)")
+
+
+@lut_group.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--device", default=None, help="Defaults to the table's device.")
+@device_option_opt
+@click.option("--sample", "n", type=int, default=20, show_default=True, help="Held-out full models to measure.")
+@click.option("--calibrate", "n_cal", type=int, default=5, show_default=True,
+              help="Models measured first to fit the calibration (0: keep the table's).")
+@seed_opt
+@values_opt
+@values_file_opt
+@protocol_opt
+@click.option("--blocks", "k_blocks", type=int, default=0, help="Also re-measure K random rows and report drift.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the scatter PNG (default: beside the table).")
+@json_opt
+def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, out, as_json) -> None:
+    """Measure held-out full models and compare with the table: ±5 %, ±10 %, MAPE, Kendall τ."""
+    lut = LUT.read(path)
+    space = resolve_space(lut.space_name, values, values_file)
+    dev = _device_for(lut, device, device_options)
+    pool = space.sample(n + n_cal, 20_000 + seed)
+    cal_specs, specs = pool[:n_cal], pool[n_cal:]
+    prot = get_protocol(protocol)
+    with progress_bar("validate", enabled=not as_json) as update:
+        result = validate(lut, dev, specs, prot, cal_specs, progress=lambda i, t: update(i, t, ""))
+        if k_blocks:
+            result["drift"] = drift(lut, dev, get_protocol((lut.meta.get("protocol") or {}).get("name", protocol)),
+                                    k_blocks, seed)
+    folder = Path(out) if out else Path(path).parent
+    png = scatter_png(result["models"], folder / f"{Path(path).stem}-validate.png",
+                      f"{lut.device}: {result['n']} held-out models, {result['within_5pct']:.0%} within ±5 %")
+    result["png"] = str(png)
+
+    def human(d: dict) -> str:
+        lines = [f"{d['n']} held-out models on {d['device']}:"]
+        rows = [["raw sum of blocks", 100 * d["raw"]["within_5pct"], 100 * d["raw"]["within_10pct"], 100 * d["raw"]["mape"],
+                 d["raw"]["kendall_tau"], d["raw"]["spearman_rho"]],
+                ["calibrated", 100 * d["within_5pct"], 100 * d["within_10pct"], 100 * d["mape"], d["kendall_tau"],
+                 d["spearman_rho"]]]
+        lines.append(table(rows, ["prediction", "±5 % (%)", "±10 % (%)", "MAPE %", "Kendall τ", "Spearman ρ"]))
+        if d.get("calibration"):
+            c = d["calibration"]
+            lines.append(f"calibration from {c['n']} other models: measured ≈ {c['a']:.4f} × sum + {c['b']:.4f} ms")
+        lines.append(table([[w["spec"], w["predicted_ms"], w["measured_ms"], 100 * w["error"]] for w in d["worst"]],
+                           ["worst cases", "predicted ms", "measured ms", "error %"]))
+        if "drift" in d:
+            dr = d["drift"]
+            lines.append(f"drift over {len(dr['rows'])} re-measured rows: median {100 * dr['median_change']:+.1f} %, "
+                         f"max |change| {100 * dr['max_abs_change']:.1f} %, {dr['within_5pct']:.0%} within ±5 %")
+        lines.append(f"scatter: {d['png']}")
+        return "\n".join(lines)
+
+    emit(result, as_json, human)

@@ -1,0 +1,46 @@
+"""Progress bars on stderr (rich), silent in --json mode or when stderr is not a terminal-like sink."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int, str], None]]:
+    """Yields ``update(done, total, text)``; draws an ETA bar on stderr when enabled."""
+    if not enabled:
+        yield lambda done, total, text="": None
+        return
+    console = Console(stderr=True)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[text]}"))
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=None, text="")
+
+        def update(done: int, total: int, text: str = "") -> None:
+            bar.update(task, completed=done, total=total, text=text[:60])
+
+        yield update
+
+
+def build_progress(update: Callable[[int, int, str], None], note: Callable[[str], None]) -> Callable[[str, dict[str, Any]], None]:
+    """Adapter from :func:`lutnas.luts.build_lut` events to a bar and stderr notes."""
+    state = {"todo": 0}
+
+    def on_event(event: str, info: dict[str, Any]) -> None:
+        if event == "plan":
+            state["todo"] = info["todo"]
+            note(f"{info['specs']} specs need {info['blocks']} unique blocks; {info['present']} already in "
+                 f"{info['out']}, measuring {info['todo']}")
+            for w in info.get("warnings", []):
+                note(f"warning: fingerprint differs from the table's: {w}")
+            update(0, info["todo"], "")
+        elif event == "row":
+            flag = " FLAGGED" if info["flagged"] else ""
+            update(info["done"], info["todo"], f"{info['key']} {info['median_ms']:.3g} ms{flag}")
+
+    return on_event

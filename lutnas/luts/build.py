@@ -1,0 +1,183 @@
+"""Resumable LUT builds: measure every unique block a set of specs needs, one row at a time.
+
+Each measured row is written at once (the whole table rewritten to a temp file, fsynced and
+renamed over the old one), so Ctrl-C or ``kill -9`` at any moment loses nothing already measured,
+and re-running the same command skips rows that are present: no row is measured twice and no
+duplicate is written. A table built for another device configuration, space, protocol or schema
+is refused with one line.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from lutnas.categories import column_name
+from lutnas.devices.base import Device
+from lutnas.devices.measure import breakdown_ms
+from lutnas.errors import InputError
+from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
+from lutnas.models import auto_copies, build_block_copies
+from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.blocks import BlockKey
+
+#: fingerprint entries that define the device configuration; a table is never mixed across them
+CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter", "opset", "cpu_model", "gpu_name", "serial")
+METHODS = ("isolated",)
+
+
+def plan(space: Any, specs: Sequence[Any]) -> list[BlockKey]:
+    """Sorted unique block keys the specs need."""
+    return space.unique_blocks(specs)
+
+
+def _check_compatible(path: Path, meta: dict[str, Any], device_fp: dict[str, Any], space: Any, protocol: Protocol,
+                      method: str) -> list[str]:
+    """Refuse mixing; return warnings for softer differences (library versions)."""
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"LUT {str(path)!r} has schema version {meta.get('schema_version')}, this build writes "
+                         f"{SCHEMA_VERSION}; write to a new file")
+    old_fp = meta.get("fingerprint") or {}
+    for k in CONFIG_KEYS:
+        if k in old_fp or k in device_fp:
+            if old_fp.get(k) != device_fp.get(k):
+                raise InputError(f"LUT {str(path)!r} was built with {k}={old_fp.get(k)!r}, this device has "
+                                 f"{k}={device_fp.get(k)!r}; refusing to mix tables (use another --out)")
+    old_space = (meta.get("space") or {}).get("name")
+    if old_space != space.name:
+        raise InputError(f"LUT {str(path)!r} holds space {old_space!r}, not {space.name!r}; refusing to mix tables")
+    old_protocol = (meta.get("protocol") or {}).get("name")
+    if old_protocol != protocol.name:
+        raise InputError(f"LUT {str(path)!r} was measured with protocol {old_protocol!r}, not {protocol.name!r}; "
+                         f"refusing to mix tables")
+    if meta.get("method", "isolated") != method:
+        raise InputError(f"LUT {str(path)!r} was built by method {meta.get('method')!r}, not {method!r}")
+    return [f"{k}: table {old_fp.get(k)!r}, now {v!r}" for k, v in device_fp.items()
+            if k not in CONFIG_KEYS and k in old_fp and old_fp.get(k) != v and not k.startswith("governor")]
+
+
+def build_lut(
+    device: Device,
+    space: Any,
+    specs: Sequence[Any],
+    out: str | Path,
+    protocol: Protocol,
+    batch: int = 1,
+    copies: int | str = "auto",
+    ops: bool = True,
+    op_runs: int = 5,
+    method: str = "isolated",
+    keys: Iterable[BlockKey] | None = None,
+    progress: Callable[[str, dict[str, Any]], None] | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Measure every missing block of ``specs`` on ``device`` and append rows to ``out``.
+
+    Parameters
+    ----------
+    copies : int or "auto"
+        Distinct weight copies per timed call (see :func:`lutnas.models.auto_copies`): cache
+        traffic like a full model's instead of a block whose weights stay hot in L2.
+    ops : bool
+        Also profile per-operator times and store the seven category columns.
+    progress : callable(event, info)
+        Called with ``"plan"``, ``"row"`` and ``"done"``; the CLI draws a progress bar from it.
+    stop_after : int, optional
+        Measure at most this many rows this run (tests, budgets).
+
+    Returns a dict with counts and the output path.
+    """
+    if method not in METHODS:
+        raise InputError(f"build method {method!r} is not known; choose from {', '.join(METHODS)}")
+    if batch < 1:
+        raise InputError(f"batch must be >= 1; got {batch}")
+    if not (copies == "auto" or (isinstance(copies, int) and copies >= 1)):
+        raise InputError(f"copies must be 'auto' or a positive integer; got {copies!r}")
+    out = Path(out)
+    fingerprint = device.fingerprint()
+    all_keys = sorted(set(keys) if keys is not None else plan(space, specs))
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    if out.exists():
+        table, meta = read_table(out)
+        warnings = _check_compatible(out, meta, fingerprint, space, protocol, method)
+        rows = table.to_pylist()
+    done = {(r["key"], int(r["batch"])) for r in rows}
+    todo = [k for k in all_keys if (k.canonical(), batch) not in done]
+    meta = {"device": device.label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
+            "method": method, "device_params": dict(device.params)}
+    if rows:
+        _, old_meta = read_table(out)
+        if old_meta.get("calibration"):
+            meta["calibration"] = old_meta["calibration"]
+    info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
+            "warnings": warnings, "out": str(out)}
+    if progress:
+        progress("plan", info)
+    if not out.exists():
+        write_table(rows, meta, out)
+    measured = 0
+    start = time.perf_counter()
+    for key in todo:
+        if stop_after is not None and measured >= stop_after:
+            break
+        rows.append(measure_row(device, key, protocol, batch, copies, ops, op_runs, method))
+        write_table(rows, meta, out)
+        measured += 1
+        if progress:
+            progress("row", {"key": key.canonical(), "median_ms": rows[-1]["median_ms"], "flagged": rows[-1]["flagged"],
+                             "done": measured, "todo": len(todo)})
+    info.update({"measured": measured, "rows": len(rows), "seconds": time.perf_counter() - start,
+                 "complete": measured == len(todo)})
+    if progress:
+        progress("done", info)
+    return info
+
+
+def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
+                op_runs: int, method: str) -> dict[str, Any]:
+    """Measure one block key and return its LUT row (times per block: per call / copies)."""
+    n_copies = auto_copies(key) if copies == "auto" else int(copies)
+    module, example = build_block_copies(key, n_copies, batch=batch)
+    artifact = device.prepare(module, example)
+    m = device.measure(artifact, protocol, key)
+    per = 1.0 / n_copies
+    stats = m.stats()
+    row: dict[str, Any] = {"device": device.label, "kind": key.kind, "key": key.canonical(), **key.fields(),
+                           "batch": batch, "copies": n_copies, "method": method,
+                           **{k: (v * per if k.endswith("_ms") else v) for k, v in stats.items()},
+                           "flagged": m.flagged, "protocol": protocol.name,
+                           "timestamp": _dt.datetime.now(_dt.timezone.utc)}
+    if ops and device.supports_op_profile:
+        cats = breakdown_ms(device.profile_ops(artifact, runs=op_runs))
+        total = sum(cats.values())
+        # scale the profiled shares to the measured median, so categories sum to the row's time
+        scale = (stats["median_ms"] * per) / total if total > 0 else 0.0
+        for c, v in cats.items():
+            row[column_name(c)] = v * scale
+    return row
+
+
+def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Any]:
+    """The specs a build or validation covers: ``grid``, ``sample`` (n, seed) or a file of specs."""
+    from lutnas.spaces.vit import parse_spec
+
+    if how == "grid":
+        return space.grid()
+    if how == "sample":
+        if not n or n < 1:
+            raise InputError("--sample needs a positive count")
+        return space.sample(n, np.random.default_rng(seed))
+    if how == "file":
+        p = Path(path or "")
+        if not p.exists():
+            raise InputError(f"specs file {str(p)!r} does not exist")
+        specs = [parse_spec(line.split("#", 1)[0]) for line in p.read_text().splitlines() if line.split("#", 1)[0].strip()]
+        if not specs:
+            raise InputError(f"specs file {str(p)!r} holds no specs")
+        return specs
+    raise InputError(f"unknown spec selection {how!r}")

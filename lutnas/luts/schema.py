@@ -1,0 +1,86 @@
+"""The LUT file: plain, unit-suffixed Parquet columns plus one JSON provenance blob.
+
+Columns (one row per device × block key × batch)::
+
+    device, kind, key, <key fields: image, patch, dim, tokens, heads, head_dim, mlp_ratio, classes>,
+    batch, copies, method, median_ms, mean_ms, p10_ms, p90_ms, std_ms, cv, n, flagged,
+    cat_mlp_ms ... cat_others_ms (7 categories, null when not profiled), protocol, timestamp
+
+File metadata: key ``lutnas`` holds JSON ``{"creator": "lutnas X", "schema_version", "device",
+"fingerprint", "protocol", "space", "method", "calibration"}`` (pyarrow's own ``pandas`` key is the
+model). Readers need nothing but pyarrow/pandas/polars/DuckDB; lutnas refuses newer schema versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import lutnas
+from lutnas.categories import CATEGORIES, column_name
+from lutnas.errors import InputError
+
+SCHEMA_VERSION = 1
+META_KEY = b"lutnas"
+KEY_FIELDS: tuple[str, ...] = ("image", "patch", "dim", "tokens", "heads", "head_dim", "mlp_ratio", "classes")
+STAT_COLUMNS = ("median_ms", "mean_ms", "p10_ms", "p90_ms", "std_ms", "cv")
+CATEGORY_COLUMNS = tuple(column_name(c) for c in CATEGORIES)
+
+SCHEMA = pa.schema(
+    [("device", pa.string()), ("kind", pa.string()), ("key", pa.string())]
+    + [(f, pa.float64() if f == "mlp_ratio" else pa.int64()) for f in KEY_FIELDS]
+    + [("batch", pa.int64()), ("copies", pa.int64()), ("method", pa.string())]
+    + [(c, pa.float64()) for c in STAT_COLUMNS]
+    + [("n", pa.int64()), ("flagged", pa.bool_())]
+    + [(c, pa.float64()) for c in CATEGORY_COLUMNS]
+    + [("protocol", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC"))]
+)
+
+
+def write_table(rows: list[dict[str, Any]], meta: dict[str, Any], path: str | Path) -> None:
+    """Write rows and provenance atomically: temp file in the same folder, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist([{c: r.get(c) for c in SCHEMA.names} for r in rows], schema=SCHEMA)
+    blob = {"creator": f"lutnas {lutnas.__version__}", "schema_version": SCHEMA_VERSION, **meta}
+    table = table.replace_schema_metadata({META_KEY: json.dumps(blob, default=str).encode()})
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_table(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
+    """Read a LUT file; one clear :class:`InputError` for a missing, truncated or foreign file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"LUT {str(path)!r} does not exist")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"LUT {str(path)!r} is not a readable Parquet file (truncated or corrupt?): {exc}") from None
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    meta: dict[str, Any] = {}
+    if raw is not None:
+        try:
+            meta = json.loads(raw)
+        except json.JSONDecodeError:
+            raise InputError(f"LUT {str(path)!r}: the 'lutnas' metadata is not valid JSON") from None
+    version = meta.get("schema_version", SCHEMA_VERSION)
+    if version > SCHEMA_VERSION:
+        raise InputError(f"LUT {str(path)!r} has schema version {version}; this lutnas reads up to {SCHEMA_VERSION} (upgrade lutnas)")
+    missing = [c for c in ("kind", "key", "batch", "median_ms") if c not in table.column_names]
+    if missing:
+        raise InputError(f"LUT {str(path)!r} lacks column(s) {', '.join(missing)}; is it a lutnas table?")
+    return table, meta

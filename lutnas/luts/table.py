@@ -1,0 +1,203 @@
+"""``LUT``: a latency lookup table in memory, with vectorised prediction for many specs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lutnas.errors import InputError
+from lutnas.luts.regressor import BlockRegressor, key_from_row
+from lutnas.luts.schema import KEY_FIELDS, read_table
+from lutnas.spaces.blocks import BlockKey, block_kinds
+from lutnas.spaces.vit import ViTSpec, block_arrays, spec_arrays
+
+_RATIO_SCALE = 1000  # mlp_ratio is packed as an integer in thousandths
+
+
+@dataclasses.dataclass
+class Prediction:
+    """Predicted latency of many specs. Arrays of shape (n_specs,), milliseconds."""
+
+    raw_ms: np.ndarray
+    calibrated_ms: np.ndarray
+    predicted: np.ndarray  # bool: at least one block came from the regressor, not a measured row
+    block_ms: dict[str, np.ndarray]  # kind -> per-block ms (before multiplying by counts)
+
+    @property
+    def latency_ms(self) -> np.ndarray:
+        return self.calibrated_ms
+
+
+class LUT:
+    """Rows of one device's table plus its provenance.
+
+    Parameters
+    ----------
+    rows : DataFrame, one row per (block key, batch)
+    meta : dict, the file's ``lutnas`` metadata (device, fingerprint, space, protocol, calibration)
+    """
+
+    def __init__(self, rows: pd.DataFrame, meta: dict[str, Any] | None = None, path: str | Path | None = None) -> None:
+        self.rows = rows.reset_index(drop=True)
+        self.meta = dict(meta or {})
+        self.path = Path(path) if path else None
+        self._index: dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._regressor: BlockRegressor | None = None
+
+    @classmethod
+    def read(cls, path: str | Path) -> LUT:
+        table, meta = read_table(path)
+        rows = table.to_pandas()
+        if rows.empty:
+            raise InputError(f"LUT {str(path)!r} has no rows")
+        return cls(rows, meta, path)
+
+    def __repr__(self) -> str:
+        return f"<LUT {self.device} {self.space_name}: {len(self.rows)} rows>"
+
+    # -- provenance ------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return self.meta.get("device") or (str(self.rows["device"].iloc[0]) if "device" in self.rows else "?")
+
+    @property
+    def space_name(self) -> str:
+        return (self.meta.get("space") or {}).get("name", "?")
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        return self.meta.get("calibration")
+
+    # -- lookup ------------------------------------------------------------------------------------
+    def _kind_index(self, kind: str, batch: int):
+        cache_key = (kind, batch)
+        if cache_key not in self._index:
+            cls = block_kinds().get(kind)
+            if cls is None:
+                raise InputError(f"block kind {kind!r} is not known to this lutnas")
+            fields = [f.name for f in dataclasses.fields(cls)]
+            sub = self.rows[(self.rows["kind"] == kind) & (self.rows["batch"] == batch)]
+            vals = np.column_stack([_as_int(f, sub[f].to_numpy()) for f in fields]) if len(sub) else np.zeros((0, len(fields)), np.int64)
+            self._index[cache_key] = (fields, vals, sub["median_ms"].to_numpy(dtype=float), sub.index.to_numpy())
+        return self._index[cache_key]
+
+    def regressor(self) -> BlockRegressor:
+        """The unseen-block regressor, fitted lazily on this table's unflagged rows."""
+        if self._regressor is None:
+            good = self.rows[~self.rows["flagged"].fillna(False).astype(bool)] if "flagged" in self.rows else self.rows
+            good = good[good["batch"] == good["batch"].mode().iloc[0]] if len(good) else good
+            keys = [key_from_row(r) for r in good.to_dict("records")]
+            self._regressor = BlockRegressor().fit(keys, good["median_ms"].to_numpy(dtype=float))
+        return self._regressor
+
+    def lookup(self, kind: str, fields: dict[str, np.ndarray], batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised per-block ms for arrays of key fields; ``(ms, predicted_mask)``.
+
+        Measured rows are found by packing the key fields into one int64 code and a binary
+        search; keys the table lacks go to the regressor once per unique key.
+        """
+        names, table_vals, table_ms, _ = self._kind_index(kind, batch)
+        try:
+            query = np.column_stack([_as_int(f, np.asarray(fields[f])) for f in names])
+        except KeyError as exc:
+            raise InputError(f"block kind {kind!r} needs field {exc.args[0]!r}") from None
+        n = query.shape[0]
+        out = np.full(n, np.nan)
+        if len(table_vals):
+            bases = np.maximum(table_vals.max(axis=0), query.max(axis=0)) + 1
+            if float(np.prod(bases.astype(float))) < 2.0 ** 62:
+                tcodes = np.ravel_multi_index(table_vals.T, bases)
+                qcodes = np.ravel_multi_index(query.T, bases)
+                order = np.argsort(tcodes)
+                sorted_codes = tcodes[order]
+                pos = np.clip(np.searchsorted(sorted_codes, qcodes), 0, len(sorted_codes) - 1)
+                hit = sorted_codes[pos] == qcodes
+                out[hit] = table_ms[order[pos[hit]]]
+            else:  # very large fields: hash lookup instead of packing
+                index = pd.MultiIndex.from_arrays(table_vals.T)
+                loc = index.get_indexer(pd.MultiIndex.from_arrays(query.T))
+                out[loc >= 0] = table_ms[loc[loc >= 0]]
+        missing = np.isnan(out)
+        if missing.any():
+            uniq, inverse = np.unique(query[missing], axis=0, return_inverse=True)
+            cls = block_kinds()[kind]
+            keys = [cls(**{f: (v / _RATIO_SCALE if f == "mlp_ratio" else int(v)) for f, v in zip(names, row)}) for row in uniq]
+            reg = self.regressor()
+            if not reg.can_predict(kind):
+                raise InputError(f"LUT {self.path or ''} has no rows of kind {kind!r} (batch {batch}) to predict "
+                                 f"{keys[0].canonical()} from")
+            out[missing] = reg.predict(keys)[inverse.ravel()]
+        return out, missing
+
+    def lookup_keys(self, keys: Sequence[BlockKey], batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Per-block ms for a list of block keys (any kinds); ``(ms, predicted_mask)``."""
+        ms = np.full(len(keys), np.nan)
+        predicted = np.zeros(len(keys), dtype=bool)
+        by_kind: dict[str, list[int]] = {}
+        for i, k in enumerate(keys):
+            by_kind.setdefault(k.kind, []).append(i)
+        for kind, idx in by_kind.items():
+            fields = {f: np.array([getattr(keys[i], f) for i in idx]) for f in keys[idx[0]].fields()}
+            v, p = self.lookup(kind, fields, batch)
+            ms[idx], predicted[idx] = v, p
+        return ms, predicted
+
+    def predict(self, specs: Any, batch: int = 1) -> Prediction:
+        """Predicted latency of many specs at once (a list of ViTSpec or columns ``d,h,e,r,I,p``).
+
+        raw = Σ blocks × counts; calibrated = a × raw + b with the table's calibration (or raw).
+        """
+        if isinstance(specs, ViTSpec):
+            specs = [specs]
+        cols = spec_arrays(specs)
+        n = len(cols["d"])
+        raw = np.zeros(n)
+        predicted = np.zeros(n, dtype=bool)
+        block_ms = {}
+        for kind, fields, counts in block_arrays(cols):
+            ms, miss = self.lookup(kind, fields, batch)
+            raw += ms * counts
+            predicted |= miss
+            block_ms[kind] = ms
+        cal = self.calibration
+        calibrated = cal["a"] * raw + cal["b"] if cal else raw.copy()
+        return Prediction(raw, calibrated, predicted, block_ms)
+
+    # -- summary -------------------------------------------------------------------------------------
+    def summary(self, space: Any = None, top: int = 5) -> dict[str, Any]:
+        rows = self.rows
+        flagged = int(rows["flagged"].fillna(False).sum()) if "flagged" in rows else 0
+        data: dict[str, Any] = {
+            "path": str(self.path) if self.path else None, "device": self.device, "space": self.meta.get("space"),
+            "protocol": (self.meta.get("protocol") or {}).get("name"), "rows": int(len(rows)), "flagged_rows": flagged,
+            "kinds": {k: int(v) for k, v in rows["kind"].value_counts().items()},
+            "batches": sorted(int(b) for b in rows["batch"].unique()),
+            "method": self.meta.get("method"), "calibration": self.calibration,
+            "fingerprint": self.meta.get("fingerprint"), "creator": self.meta.get("creator"),
+            "schema_version": self.meta.get("schema_version"),
+            "slowest": [{"key": r["key"], "median_ms": float(r["median_ms"])}
+                        for r in rows.nlargest(top, "median_ms").to_dict("records")],
+        }
+        if space is not None:
+            needed = {k.canonical() for k in space.unique_blocks()}
+            have = set(rows["key"])
+            data["coverage"] = {"space_blocks": len(needed), "measured": len(needed & have),
+                                "fraction": len(needed & have) / len(needed) if needed else 1.0}
+        try:
+            data["regressor"] = self.regressor().errors_
+        except Exception as exc:  # a table too small to fit one is still a table
+            data["regressor"] = {"error": str(exc)}
+        return data
+
+
+def _as_int(field: str, values: np.ndarray) -> np.ndarray:
+    if field == "mlp_ratio":
+        return np.rint(np.asarray(values, dtype=float) * _RATIO_SCALE).astype(np.int64)
+    return np.asarray(values).astype(np.int64)
+
+
+__all__ = ["LUT", "Prediction", "KEY_FIELDS"]
