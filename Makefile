@@ -23,8 +23,12 @@ install-test: $(VENV)/.test
 
 demo: install
 	@mkdir -p $(OUT)
-	$(LUTNAS) spaces
-	@for m in deit-tiny deit-small seed-start scaled-tiny; do $(LUTNAS) spec $$m || exit 1; echo; done
+	@for m in deit-tiny seed-start; do $(LUTNAS) spec $$m || exit 1; echo; done
+	$(LUTNAS) measure --model deit-tiny --device torch-cpu --ops --protocol quick
+	$(LUTNAS) lut build --device torch-cpu --space vit-mini --protocol quick --out $(OUT)/torch-cpu-vit-mini.parquet
+	$(LUTNAS) lut show $(OUT)/torch-cpu-vit-mini.parquet
+	$(LUTNAS) lut validate $(OUT)/torch-cpu-vit-mini.parquet --sample 12 --calibrate 4 --protocol quick --out $(OUT)
+	@echo "demo outputs: $(OUT)/torch-cpu-vit-mini.parquet (the LUT), $(OUT)/torch-cpu-vit-mini-validate.png (scatter)"
 
 test: install-test
 	$(PY) -m pytest -q

@@ -16,6 +16,7 @@ from lutnas.errors import InputError
 BUILTIN: dict[str, str] = {
     "torch-cpu": "lutnas.devices.torch_cpu:TorchCPUDevice",
     "ort-cpu": "lutnas.devices.ort_cpu:OrtCPUDevice",
+    "torch-cuda": "lutnas.devices.torch_cuda:TorchCUDADevice",
 }
 
 

@@ -26,7 +26,8 @@ from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.blocks import BlockKey
 
 #: fingerprint entries that define the device configuration; a table is never mixed across them
-CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter", "opset", "cpu_model", "gpu_name", "serial")
+CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter", "opset", "cpu_model", "gpu_name", "serial",
+               "mode", "cuda_graphs")
 METHODS = ("isolated",)
 
 
@@ -97,6 +98,9 @@ def build_lut(
         raise InputError(f"batch must be >= 1; got {batch}")
     if not (copies == "auto" or (isinstance(copies, int) and copies >= 1)):
         raise InputError(f"copies must be 'auto' or a positive integer; got {copies!r}")
+    if device.params.get("mode") == "throughput":
+        raise InputError("tables are built in latency mode at a fixed --batch (all blocks must share one batch); "
+                         "find the largest batch with `lutnas measure --device-option mode=throughput` first")
     out = Path(out)
     fingerprint = device.fingerprint()
     all_keys = sorted(set(keys) if keys is not None else plan(space, specs))

@@ -125,12 +125,15 @@ def _z(confidence: float) -> float:
 
 
 def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], float] = time.perf_counter,
-                 sync: Callable[[], None] | None = None) -> tuple[list[float], dict[str, Any]]:
+                 sync: Callable[[], None] | None = None,
+                 timer: Callable[[int], float] | None = None) -> tuple[list[float], dict[str, Any]]:
     """Time ``fn`` under ``protocol``.
 
     Returns ``(samples_ms, info)``: per-call times in ms (each the mean of ``number`` calls) and
     ``{"number", "warmup_runs", "warmup_ms", "elapsed_ms", "stopped_by"}``. ``sync`` is called
-    before reading the clock (CUDA synchronisation).
+    before reading the clock (CUDA synchronisation). ``timer(number)``, when given, runs ``fn``
+    ``number`` times and returns the elapsed ms by its own means (CUDA events); the protocol's
+    durations are still counted on ``clock``.
     """
     sync = sync or (lambda: None)
     t0 = clock()
@@ -155,13 +158,17 @@ def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], 
     start = clock()
     stopped_by = "min_runs+min_time"
     while True:
-        sync()
-        s = clock()
-        for _ in range(number):
-            fn()
-        sync()
-        e = clock()
-        samples.append((e - s) * 1e3 / number)
+        if timer is not None:
+            samples.append(timer(number) / number)
+            e = clock()
+        else:
+            sync()
+            s = clock()
+            for _ in range(number):
+                fn()
+            sync()
+            e = clock()
+            samples.append((e - s) * 1e3 / number)
         elapsed_ms = (e - start) * 1e3
         n = len(samples)
         if elapsed_ms >= protocol.max_time_ms and n >= 1:
