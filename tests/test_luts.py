@@ -164,8 +164,10 @@ def test_unseen_blocks_are_predicted_and_marked(small_table):
 
 
 def test_calibration_and_fidelity_math():
-    cal = fit_calibration(np.array([1.0, 2.0, 4.0]), np.array([1.2, 2.2, 4.2]))
-    assert cal["a"] == pytest.approx(1.0) and cal["b"] == pytest.approx(0.2)
+    cal = fit_calibration(np.array([1.0, 2.0, 4.0] * 3), np.array([1.2, 2.2, 4.2] * 3))
+    assert cal["a"] == pytest.approx(1.0) and cal["b"] == pytest.approx(0.2) and cal["fit"] == "linear"
+    few = fit_calibration(np.array([1.0, 2.0, 4.0]), np.array([1.1, 2.2, 4.0]))
+    assert few["fit"] == "ratio" and few["a"] == pytest.approx(1.1) and few["b"] == 0
     f = fidelity(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.1, 3.5, 4.0]))
     assert f["within_5pct"] == 0.75 and f["within_10pct"] == 0.75 and f["kendall_tau"] == pytest.approx(1.0)
 
