@@ -1,0 +1,137 @@
+"""`lutnas breakdown`, `lutnas correlate`, `lutnas report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from lutnas.analysis import (
+    cosine_distances, file_breakdown, flops_breakdown, heatmap_png, kendall_matrix, lut_breakdown, measured_breakdown,
+    stacked_bar_png,
+)
+from lutnas.analysis.correlate import cost_table, read_measured_table, specs_from_option
+from lutnas.categories import CATEGORIES
+from lutnas.cli.devices_cmd import device_option_opt
+from lutnas.cli.options import json_opt, protocol_opt, seed_opt, values_opt
+from lutnas.cli.output import emit, table
+from lutnas.devices import get_device, parse_device_options
+from lutnas.errors import InputError
+from lutnas.luts import LUT
+from lutnas.profiler import get_protocol
+from lutnas.spaces import ViTSpace, get_space, parse_spec, parse_values
+
+
+def _breakdown_text(d: dict) -> str:
+    srcs = d["breakdowns"]
+    rows = [[c] + [f"{b['values'][c]:.4g} ({b['percent'][c]:.1f} %)" for b in srcs] for c in CATEGORIES]
+    rows.append(["total"] + [f"{b['total']:.4g} {b['unit']}" for b in srcs])
+    out = [f"{d['model']}", table(rows, ["category"] + [b["source"] for b in srcs])]
+    names = [b["source"] for b in srcs]
+    if len(names) > 1:
+        out.append(table([[n] + list(r) for n, r in zip(names, d["cosine_distance"])], ["cosine distance"] + names))
+    for b in srcs:
+        if b["unclassified"]:
+            out.append(f"{b['source']}: unclassified in Others ({100 * b['unclassified_share']:.1f} %): "
+                       + ", ".join(f"{u['name']} {u['value']:.3g}" for u in b["unclassified"][:8]))
+    if d.get("png"):
+        out.append(f"plot: {d['png']}")
+    return "\n".join(out)
+
+
+@click.command("breakdown")
+@click.option("--model", default="deit-tiny", show_default=True, help="A spec name or d=..,h=..,e=..,r=..,I=..,p=..")
+@click.option("--device", "devices", multiple=True, help="Measure on this device (repeatable).")
+@device_option_opt
+@click.option("--lut", "luts", multiple=True, type=click.Path(dir_okay=False), help="Predict from a table's category columns.")
+@click.option("--from", "files", multiple=True, type=click.Path(dir_okay=False),
+              help="A tool output to compare (benchmark_model log, trtexec profile, torch trace...).")
+@click.option("--flops/--no-flops", default=True, show_default=True, help="Include the FLOPs breakdown.")
+@protocol_opt
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the stacked-bar PNG.")
+@json_opt
+def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, out, as_json) -> None:
+    """Per-category cost of one model on each source, with cosine distances (seed 000 Table 11)."""
+    spec = parse_spec(model)
+    items = [flops_breakdown(spec)] if flops else []
+    prot = get_protocol(protocol)
+    opts = parse_device_options(device_options)
+    for name in devices:
+        items.append(measured_breakdown(get_device(name, **opts), spec, prot))
+    items += [lut_breakdown(LUT.read(p), spec) for p in luts]
+    items += [file_breakdown(f) for f in files]
+    if not items:
+        raise InputError("nothing to break down: give --device, --lut, --from or --flops")
+    data = {"model": spec.canonical(), "breakdowns": [b.to_dict() for b in items],
+            "sources": [b.source for b in items], "cosine_distance": cosine_distances(items).tolist()}
+    if out:
+        data["png"] = str(stacked_bar_png(items, Path(out) / "breakdown.png", f"cost breakdown of {spec.canonical()}"))
+    emit(data, as_json, _breakdown_text)
+
+
+@click.command("correlate")
+@click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--specs", "specs_opt", default="sample:200", show_default=True, help="grid, sample:N or a file of specs (for LUT inputs).")
+@click.option("--columns", default=None, help="Comma-separated columns to rank (default: all).")
+@values_opt
+@seed_opt
+@click.option("--bootstrap", type=int, default=1000, show_default=True)
+@click.option("--noise-device", default=None, help="Measure models twice on this device for a noise ceiling.")
+@click.option("--noise-models", type=int, default=20, show_default=True)
+@protocol_opt
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the heat-map PNG.")
+@json_opt
+def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_device, noise_models, protocol, out, as_json) -> None:
+    """Kendall τ-b matrix between cost columns over a set of models (LUT files or measured tables)."""
+    luts, measured = [], []
+    for path in inputs:
+        if path.endswith(".parquet"):
+            from lutnas.luts.schema import META_KEY
+
+            import pyarrow.parquet as pq
+
+            try:
+                is_lut = META_KEY in (pq.read_schema(path).metadata or {})
+            except Exception:
+                raise InputError(f"{path}: not a readable Parquet file") from None
+            (luts if is_lut else measured).append(LUT.read(path) if is_lut else read_measured_table(path))
+        else:
+            measured.append(read_measured_table(path))
+    specs = []
+    if luts:
+        space = ViTSpace.from_dict(luts[0].meta["space"]).narrow(parse_values(values)) if luts[0].meta.get("space") \
+            else get_space("vit-scaling", parse_values(values))
+        specs = specs_from_option(space, specs_opt, seed)
+    elif not measured:
+        raise InputError("give at least one LUT file or measured table")
+    costs = cost_table(luts, specs, measured)
+    cols = [c.strip() for c in columns.split(",")] if columns else list(costs.columns)
+    unknown = [c for c in cols if c not in costs.columns]
+    if unknown:
+        raise InputError(f"--columns: {', '.join(unknown)} not available; columns: {', '.join(costs.columns)}")
+    if len(costs) < 3:
+        raise InputError(f"only {len(costs)} models in common; need at least 3 to rank")
+    matrix = kendall_matrix(costs, cols, bootstrap=bootstrap, seed=seed)
+    if noise_device:
+        from lutnas.analysis.noise import noise_ceiling
+
+        sample = [parse_spec(s) for s in costs.index[:noise_models]]
+        matrix.noise_ceiling = noise_ceiling(get_device(noise_device), sample, get_protocol(protocol))
+    data = matrix.to_dict()
+    if out:
+        data["png"] = str(heatmap_png(matrix, Path(out) / "kendall.png"))
+
+    def human(d: dict) -> str:
+        k = d["columns"]
+        rows = [[k[i]] + [f"{d['tau'][i][j]:.2f} [{d['ci_low'][i][j]:.2f},{d['ci_high'][i][j]:.2f}]" for j in range(len(k))]
+                for i in range(len(k))]
+        lines = [f"Kendall τ-b over {d['n']} models (95 % bootstrap CI):", table(rows, [""] + k)]
+        if d["noise_ceiling"]:
+            nc = d["noise_ceiling"]
+            lines.append(f"noise ceiling on {nc['device']}: τ {nc['tau']:.3f} between two measurements of {nc['n']} models")
+        if d.get("png"):
+            lines.append(f"heat map: {d['png']}")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
