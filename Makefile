@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 LUTNAS := $(VENV)/bin/lutnas
 OUT    ?= out
 
-.PHONY: demo test install install-test bench bench-noise bench-fidelity bench-build clean
+.PHONY: demo test install install-test bench-noise bench-fidelity bench-build bench-search-throughput bench-search-quality seed000 clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ demo: install
 	$(LUTNAS) lut build --device torch-cpu --space vit-mini --protocol quick --out $(OUT)/torch-cpu-vit-mini.parquet
 	$(LUTNAS) lut show $(OUT)/torch-cpu-vit-mini.parquet
 	$(LUTNAS) lut validate $(OUT)/torch-cpu-vit-mini.parquet --sample 12 --calibrate 4 --protocol quick --out $(OUT)
-	@echo "demo outputs: $(OUT)/torch-cpu-vit-mini.parquet (the LUT), $(OUT)/torch-cpu-vit-mini-validate.png (scatter)"
+	$(LUTNAS) breakdown --model seed-start --device torch-cpu --lut $(OUT)/torch-cpu-vit-mini.parquet --protocol quick --out $(OUT)
+	$(LUTNAS) search --lut $(OUT)/torch-cpu-vit-mini.parquet --latency-ms 1.0 --algorithm coarse-to-fine --objective flops --budget 200 --out $(OUT)/search-history.parquet
+	$(LUTNAS) report --lut $(OUT)/torch-cpu-vit-mini.parquet --model d=4,h=3,e=64,r=4,I=96,p=16 --specs grid --out $(OUT)
+	@echo "demo outputs in $(OUT)/: torch-cpu-vit-mini.parquet (the LUT), torch-cpu-vit-mini-validate.png (scatter), breakdown.png, search-history.parquet, report.md"
 
 test: install-test
 	$(PY) -m pytest -q
@@ -41,6 +44,15 @@ bench-fidelity: install
 
 bench-build: install
 	$(PY) -m benchmarks.build
+
+bench-search-throughput: install
+	$(PY) -m benchmarks.search_throughput
+
+bench-search-quality: install
+	$(PY) -m benchmarks.search_quality
+
+seed000: install
+	$(PY) -m benchmarks.seed000
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

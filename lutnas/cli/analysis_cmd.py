@@ -135,3 +135,28 @@ def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_dev
         return "\n".join(lines)
 
     emit(data, as_json, human)
+
+
+@click.command("report")
+@click.option("--lut", "luts", multiple=True, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", default="deit-tiny", show_default=True, help="The model whose breakdown is shown.")
+@click.option("--device", "devices", multiple=True, help="Also measure the model's breakdown on this device.")
+@click.option("--specs", "specs_opt", default="sample:200", show_default=True, help="Models for τ and Pareto: grid, sample:N or FILE.")
+@values_opt
+@seed_opt
+@protocol_opt
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+@json_opt
+def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, as_json) -> None:
+    """Write one Markdown page (tables, breakdown, Kendall τ, Pareto front) for the given tables."""
+    from lutnas.analysis.report import write_report
+
+    tables = [LUT.read(p) for p in luts]
+    space = ViTSpace.from_dict(tables[0].meta["space"]).narrow(parse_values(values)) if tables[0].meta.get("space") \
+        else get_space("vit-scaling", parse_values(values))
+    specs = specs_from_option(space, specs_opt, seed)
+    spec = parse_spec(model)
+    measured = [measured_breakdown(get_device(d), spec, get_protocol(protocol)) for d in devices]
+    path = write_report(tables, specs, spec, out, measured)
+    emit({"report": str(path), "files": sorted(str(p) for p in Path(out).glob("*.png"))}, as_json,
+         lambda d: f"report: {d['report']}")

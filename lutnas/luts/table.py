@@ -47,6 +47,7 @@ class LUT:
         self.path = Path(path) if path else None
         self._index: dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
         self._regressor: BlockRegressor | None = None
+        self._predicted: dict[tuple[str, int], dict[tuple[int, ...], float]] = {}
 
     @classmethod
     def read(cls, path: str | Path) -> LUT:
@@ -124,13 +125,19 @@ class LUT:
         missing = np.isnan(out)
         if missing.any():
             uniq, inverse = np.unique(query[missing], axis=0, return_inverse=True)
-            cls = block_kinds()[kind]
-            keys = [cls(**{f: (v / _RATIO_SCALE if f == "mlp_ratio" else int(v)) for f, v in zip(names, row)}) for row in uniq]
-            reg = self.regressor()
-            if not reg.can_predict(kind):
-                raise InputError(f"LUT {self.path or ''} has no rows of kind {kind!r} (batch {batch}) to predict "
-                                 f"{keys[0].canonical()} from")
-            out[missing] = reg.predict(keys)[inverse.ravel()]
+            memo = self._predicted.setdefault((kind, batch), {})
+            todo = [tuple(int(v) for v in row) for row in uniq if tuple(int(v) for v in row) not in memo]
+            if todo:
+                cls = block_kinds()[kind]
+                keys = [cls(**{f: (v / _RATIO_SCALE if f == "mlp_ratio" else int(v)) for f, v in zip(names, row)})
+                        for row in todo]
+                reg = self.regressor()
+                if not reg.can_predict(kind):
+                    raise InputError(f"LUT {self.path or ''} has no rows of kind {kind!r} (batch {batch}) to predict "
+                                     f"{keys[0].canonical()} from")
+                memo.update(zip(todo, reg.predict(keys)))
+            values = np.array([memo[tuple(int(v) for v in row)] for row in uniq])
+            out[missing] = values[inverse.ravel()]
         return out, missing
 
     def lookup_keys(self, keys: Sequence[BlockKey], batch: int = 1) -> tuple[np.ndarray, np.ndarray]:

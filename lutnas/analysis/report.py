@@ -1,0 +1,75 @@
+"""One Markdown page with the tables and figures lutnas can make for a user's tables."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lutnas.analysis.breakdown import Breakdown, cosine_distances, flops_breakdown, lut_breakdown, stacked_bar_png
+from lutnas.analysis.correlate import cost_table
+from lutnas.analysis.pareto import pareto_mask, pareto_png
+from lutnas.analysis.rank import heatmap_png, kendall_matrix
+from lutnas.categories import CATEGORIES
+from lutnas.errors import InputError
+
+
+def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str | Path,
+                 measured: Sequence[Breakdown] = ()) -> Path:
+    """Write ``out/report.md`` plus its PNGs; returns the Markdown path."""
+    if not luts:
+        raise InputError("a report needs at least one --lut table")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# lutnas report", "", f"_{time.strftime('%Y-%m-%d %H:%M')}; {len(luts)} table(s)._", "", "## Tables", ""]
+    lines.append("| table | device | space | rows | flagged | protocol | calibration |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for lut in luts:
+        s = lut.summary()
+        cal = s["calibration"]
+        cal_txt = f"{cal['a']:.3f} × sum + {cal['b']:.3f} ms ({cal['n']} models)" if cal else "none"
+        lines.append(f"| {lut.path} | {s['device']} | {(s['space'] or {}).get('name')} | {s['rows']} | {s['flagged_rows']} | "
+                     f"{s['protocol']} | {cal_txt} |")
+    items: list[Breakdown] = [flops_breakdown(model)]
+    notes = []
+    for lut in luts:
+        try:
+            items.append(lut_breakdown(lut, model))
+        except InputError as exc:
+            notes.append(f"- {lut.device}: no breakdown ({exc})")
+    items += list(measured)
+    png = stacked_bar_png(items, out / "breakdown.png", f"cost breakdown of {model.canonical()}")
+    lines += ["", f"## Breakdown of {model.canonical()}", "", "| category | " + " | ".join(b.source for b in items) + " |",
+              "|---|" + "---|" * len(items)]
+    for c in CATEGORIES:
+        lines.append(f"| {c} | " + " | ".join(f"{b.percent[c]:.1f} %" for b in items) + " |")
+    lines.append("| total | " + " | ".join(f"{b.total:.4g} {b.unit}" for b in items) + " |")
+    lines += notes
+    dist = cosine_distances(items)
+    lines += ["", "Cosine distances: " + "; ".join(f"{items[i].source} – {items[j].source} {dist[i, j]:.3f}"
+                                                 for i in range(len(items)) for j in range(i + 1, len(items))),
+              "", f"![breakdown]({png.name})", ""]
+    costs = cost_table(luts, list(specs))
+    matrix = kendall_matrix(costs, bootstrap=300)
+    hm = heatmap_png(matrix, out / "kendall.png")
+    lines += [f"## Kendall τ-b over {matrix.n} models", "", "| | " + " | ".join(matrix.columns) + " |",
+              "|---|" + "---|" * len(matrix.columns)]
+    for i, c in enumerate(matrix.columns):
+        lines.append(f"| {c} | " + " | ".join(f"{matrix.tau[i, j]:.3f}" for j in range(len(matrix.columns))) + " |")
+    lines += ["", f"![kendall]({hm.name})", ""]
+    lat = costs[luts[0].device].to_numpy()
+    gf = costs["FLOPs"].to_numpy() / 1e9
+    front = pareto_mask(lat, gf)
+    pp = pareto_png(lat, gf, out / "pareto.png", xlabel=f"latency on {luts[0].device} (ms)", ylabel="GFLOPs",
+                    title="capacity vs latency")
+    lines += [f"## Pareto front: GFLOPs vs latency on {luts[0].device}", "",
+              "| spec | latency ms | GFLOPs |", "|---|---|---|"]
+    order = np.argsort(lat[front])
+    for i in np.flatnonzero(front)[order]:
+        lines.append(f"| {costs.index[i]} | {lat[i]:.4g} | {gf[i]:.4g} |")
+    lines += ["", f"![pareto]({pp.name})", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,154 @@
+"""`lutnas search`: a latency-constrained search against saved tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from lutnas.cli.options import json_opt, protocol_opt, seed_opt, values_file_opt, values_opt
+from lutnas.cli.output import emit, note, table
+from lutnas.cli.progress import progress_bar
+from lutnas.errors import InputError
+from lutnas.luts import LUT
+from lutnas.search import fastest_spec, get_searcher, run_search, searcher_names
+from lutnas.search.setup import build_problem
+from lutnas.spaces import ViTSpace, get_space, load_values_toml, parse_values
+
+
+class _SearchCommand(click.Command):
+    """Lists every registered searcher (entry points included) in --help."""
+
+    def format_epilog(self, ctx, formatter):
+        with formatter.section("Algorithms (--algorithm)"):
+            rows = []
+            for name in searcher_names():
+                try:
+                    rows.append((name, get_searcher(name).description))
+                except InputError as exc:
+                    rows.append((name, f"(cannot load: {exc})"))
+            formatter.write_dl(rows)
+        with formatter.section("Objectives (--objective)"):
+            formatter.write_dl([("flops", "maximise GFLOPs (capacity) under the budgets"), ("params", "maximise parameters"),
+                                ("asvit", "seed 001's training-free proxies (length distortion, NTK condition number)"),
+                                ("table:FILE", "accuracy from a CSV/Parquet with spec columns"),
+                                ("python:module:function", "any callable scoring a list of specs")])
+
+
+def _kv(items):
+    out = {}
+    for it in items:
+        if "=" not in it:
+            raise InputError(f"--param {it!r} is not KEY=VALUE")
+        k, v = it.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+@click.command("search", cls=_SearchCommand)
+@click.option("--lut", "luts", multiple=True, type=click.Path(dir_okay=False), help="Latency table (repeatable: several devices).")
+@click.option("--latency-ms", "latency", multiple=True, help="Budget in ms for every table, or DEVICE=MS for one.")
+@click.option("--params-m", type=float, default=None, help="Parameter budget (millions).")
+@click.option("--gflops", type=float, default=None, help="GFLOPs budget.")
+@click.option("--window", type=float, default=None, help="Also require cost ≥ WINDOW × budget (seed 003: 0.975).")
+@click.option("--algorithm", default="evolutionary", show_default=True)
+@click.option("--objective", default="flops", show_default=True)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Searcher parameter, e.g. population=100.")
+@click.option("--space", default=None, help="Space (default: the first table's).")
+@values_opt
+@values_file_opt
+@click.option("--budget", type=int, default=1000, show_default=True, help="Evaluations (scored specs).")
+@click.option("--batch", type=int, default=256, show_default=True, help="Candidates per ask/tell round.")
+@seed_opt
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="History Parquet; an existing one is resumed.")
+@click.option("--verify", type=int, default=0, help="Measure the K best on the table's device.")
+@protocol_opt
+@json_opt
+def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, params, space, values, values_file, budget,
+               batch, seed, out, verify, protocol, as_json) -> None:
+    """Search a space for the best spec under latency/params/FLOPs budgets, against saved tables."""
+    tables = [LUT.read(p) for p in luts]
+    if latency and not tables:
+        raise InputError("--latency-ms needs at least one --lut table")
+    narrowed = load_values_toml(values_file) if values_file else {}
+    narrowed.update(parse_values(values))
+    if space:
+        sp = get_space(space, narrowed)
+    elif tables and tables[0].meta.get("space"):
+        sp = ViTSpace.from_dict(tables[0].meta["space"]).narrow(narrowed)
+    else:
+        sp = get_space("vit-scaling", narrowed)
+    problem = build_problem(sp, tables, latency, params_m, gflops, window, objective, seed)
+    searcher = get_searcher(algorithm)(seed=seed, **_kv(params))
+    with progress_bar(f"search {algorithm}", enabled=not as_json) as update:
+        result = run_search(problem, searcher, budget, batch, out, progress=lambda i, n: update(i, n, ""))
+    data = {"algorithm": algorithm, "objective": objective, "seed": seed, "space": sp.name,
+            "constraints": [str(c) for c in problem.constraints], "evaluations": result.evaluations,
+            "from_history": result.cached, "seconds": result.seconds, "feasible": result.feasible,
+            "best": result.best.canonical() if result.best else None, "score": result.score,
+            "latency_ms": {n[len("latency_ms["):-1]: v for n, v in result.costs.items() if n.startswith("latency_ms[")},
+            "gflops": result.costs.get("gflops"), "params_m": result.costs.get("params_m"), "history": out}
+    hist = result.history
+    if len(hist):
+        ok = hist[hist["feasible"]].sort_values("score", ascending=False).drop_duplicates("spec").head(5)
+        data["top"] = ok[["spec", "score", *[c for c in hist.columns if c.startswith("latency_ms[")], "gflops",
+                          "params_m", "predicted_blocks"]].to_dict("records")
+    if hasattr(searcher, "path"):
+        data["path"] = [{"step": p["step"], "spec": p["spec"].canonical(), "cost": p["cost"], "target": p["target"]}
+                        for p in searcher.path]
+    if hasattr(searcher, "family"):
+        data["family"] = [s.canonical() for s in searcher.family]
+    if not result.feasible:
+        name = problem.latency_names[0] if problem.latency_names else "gflops"
+        spec, cost = fastest_spec(problem, name)
+        data["fastest"] = {"spec": spec.canonical(), name: cost}
+        note(f"no evaluated spec meets {', '.join(str(c) for c in problem.constraints)}; the cheapest spec of the "
+             f"space by {name} is {spec.canonical()} at {cost:.4g}")
+    if verify and result.feasible and tables:
+        data["verify"] = _verify(tables[0], hist, verify, protocol, problem)
+
+    def human(d: dict) -> str:
+        lines = [f"{d['algorithm']} / {d['objective']}: {d['evaluations']} evaluations in {d['seconds']:.2f} s "
+                 f"({d['from_history']} from history); constraints: {'; '.join(d['constraints']) or 'none'}"]
+        if d["feasible"]:
+            lat = ", ".join(f"{k} {v:.4g} ms" for k, v in d["latency_ms"].items())
+            lines.append(f"best: {d['best']}  score {d['score']:.5g}  {lat}  GFLOPs {d['gflops']:.4g}  params {d['params_m']:.4g} M")
+            if d.get("top"):
+                lines.append(table([[r["spec"], r["score"], *[r[k] for k in r if k.startswith("latency_ms[")]]
+                                    for r in d["top"]], ["top feasible", "score",
+                                                          *[k for k in d["top"][0] if k.startswith("latency_ms[")]]))
+        else:
+            f = d["fastest"]
+            lines.append(f"infeasible: nothing meets the budgets; the cheapest spec is {f['spec']} "
+                         f"({', '.join(f'{k} {v:.4g}' for k, v in f.items() if k != 'spec')})")
+        if d.get("path"):
+            lines.append("greedy path: " + " -> ".join(p["spec"] for p in d["path"]))
+        if d.get("family"):
+            lines.append("family: " + " -> ".join(d["family"]))
+        if d.get("verify"):
+            lines.append(table([[v["spec"], v["predicted_ms"], v["measured_ms"], 100 * v["error"], v["meets_budget"]]
+                                for v in d["verify"]], ["verified", "predicted ms", "measured ms", "error %", "meets budget"]))
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+
+def _verify(lut, hist, k, protocol, problem):
+    from lutnas.devices import get_device
+    from lutnas.luts.validate import measure_models
+    from lutnas.profiler import get_protocol
+    from lutnas.spaces import parse_spec
+
+    best = hist[hist["feasible"]].sort_values("score", ascending=False).drop_duplicates("spec").head(k)
+    specs = [parse_spec(s) for s in best["spec"]]
+    dev = get_device(lut.device, **(lut.meta.get("device_params") or {}))
+    measured = measure_models(dev, specs, get_protocol(protocol))
+    col = f"latency_ms[{lut.device}]"
+    upper = next((c.upper for c in problem.constraints if c.cost == col), np.inf)
+    return [{"spec": s.canonical(), "predicted_ms": float(p), "measured_ms": float(m), "error": float(p / m - 1),
+             "meets_budget": bool(m <= upper)} for s, p, m in zip(specs, best[col], measured)]

@@ -1,0 +1,125 @@
+"""A search problem: a space, vectorised cost models, constraints and an objective to maximise."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from lutnas.errors import InputError
+from lutnas.spaces.vit import spec_arrays
+
+CostFn = Callable[[Sequence[Any]], np.ndarray]
+
+
+class LatencyCost:
+    """Latency in ms predicted by one LUT (calibrated when the table is). Vectorised."""
+
+    def __init__(self, lut: Any, batch: int = 1) -> None:
+        self.lut, self.batch = lut, batch
+        self.name = f"latency_ms[{lut.device}]"
+
+    def __call__(self, specs: Sequence[Any]) -> np.ndarray:
+        return self.lut.predict(specs, self.batch).calibrated_ms
+
+    def predicted_mask(self, specs: Sequence[Any]) -> np.ndarray:
+        return self.lut.predict(specs, self.batch).predicted
+
+
+def gflops_cost(specs: Sequence[Any]) -> np.ndarray:
+    """Multiply-adds / 1e9, vectorised over spec columns."""
+    c = spec_arrays(specs)
+    dim = c["h"] * c["e"]
+    tokens = (c["I"] // c["p"]) ** 2 + 1
+    hidden = np.rint(c["r"] * dim)
+    patches = (c["I"] // c["p"]) ** 2
+    enc = tokens * dim * 3 * dim + tokens * dim * dim + 2 * tokens * dim * hidden + 2 * c["h"] * tokens ** 2 * c["e"]
+    return (patches * 3 * c["p"] ** 2 * dim + c["d"] * enc + dim * c["classes"]) / 1e9
+
+
+def params_cost(specs: Sequence[Any]) -> np.ndarray:
+    """Parameters / 1e6, vectorised (the same count as ViTSpec.params)."""
+    c = spec_arrays(specs)
+    dim = c["h"] * c["e"]
+    hidden = np.rint(c["r"] * dim)
+    patches = (c["I"] // c["p"]) ** 2
+    patch = 3 * c["p"] ** 2 * dim + 2 * dim + (patches + 1) * dim
+    enc = 4 * dim + (dim * 3 * dim + 3 * dim + dim * dim + dim) + (dim * hidden + hidden + hidden * dim + dim)
+    head = 2 * dim + dim * c["classes"] + c["classes"]
+    return (patch + c["d"] * enc + head) / 1e6
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraint:
+    """``lower ≤ cost ≤ upper`` on one named cost (``lower`` for windows such as 0.975·C ≤ cost ≤ C)."""
+
+    cost: str
+    upper: float
+    lower: float | None = None
+
+    def check(self, values: np.ndarray) -> np.ndarray:
+        ok = values <= self.upper
+        if self.lower is not None:
+            ok &= values >= self.lower
+        return ok
+
+    def __str__(self) -> str:
+        lo = f"{self.lower:g} ≤ " if self.lower is not None else ""
+        return f"{lo}{self.cost} ≤ {self.upper:g}"
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Costs, feasibility and scores of a batch of specs (arrays of shape (n,))."""
+
+    specs: list[Any]
+    costs: dict[str, np.ndarray]
+    feasible: np.ndarray
+    score: np.ndarray
+    predicted: np.ndarray
+
+
+class Problem:
+    """Space + cost models + constraints + objective.
+
+    Parameters
+    ----------
+    space : the search space (``ViTSpace``)
+    costs : mapping name -> vectorised cost function (specs -> array)
+    constraints : list of Constraint on those names
+    objective : callable(specs) -> array of scores, higher is better
+    """
+
+    def __init__(self, space: Any, costs: dict[str, CostFn], constraints: Sequence[Constraint], objective: Any) -> None:
+        unknown = [c.cost for c in constraints if c.cost not in costs]
+        if unknown:
+            raise InputError(f"constraint on unknown cost(s) {', '.join(unknown)}; costs: {', '.join(costs)}")
+        self.space, self.costs, self.constraints, self.objective = space, dict(costs), list(constraints), objective
+
+    @property
+    def latency_names(self) -> list[str]:
+        return [n for n, f in self.costs.items() if isinstance(f, LatencyCost)]
+
+    def cost_of(self, specs: Sequence[Any], name: str | None = None) -> np.ndarray:
+        """One cost (the first latency cost, else GFLOPs, when ``name`` is None)."""
+        name = name or (self.latency_names[0] if self.latency_names else "gflops")
+        return self.costs[name](specs)
+
+    def evaluate_costs(self, specs: Sequence[Any]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        costs = {n: np.asarray(f(specs), float) for n, f in self.costs.items()}
+        feasible = np.ones(len(specs), bool)
+        for c in self.constraints:
+            feasible &= c.check(costs[c.cost])
+        predicted = np.zeros(len(specs), bool)
+        for n in self.latency_names:
+            predicted |= self.costs[n].predicted_mask(specs)
+        return costs, feasible, predicted
+
+    def evaluate(self, specs: Sequence[Any]) -> Evaluation:
+        specs = list(specs)
+        costs, feasible, predicted = self.evaluate_costs(specs)
+        score = np.asarray(self.objective(specs), float) if specs else np.zeros(0)
+        if score.shape != (len(specs),):
+            raise InputError(f"objective returned shape {score.shape}, expected ({len(specs)},)")
+        return Evaluation(specs, costs, feasible, score, predicted)

@@ -1,0 +1,142 @@
+"""Running a search: batches, budget, a Parquet history written as it goes, resume by replay."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from lutnas.errors import InputError
+from lutnas.search.base import Searcher
+from lutnas.search.problem import Evaluation, Problem
+from lutnas.spaces.vit import parse_spec
+
+
+@dataclasses.dataclass
+class SearchResult:
+    best: Any | None
+    score: float | None
+    costs: dict[str, float]
+    feasible: bool
+    evaluations: int
+    cached: int
+    seconds: float
+    history: pd.DataFrame
+    fastest: Any | None = None
+    fastest_cost: float | None = None
+
+
+class _Cache:
+    """Evaluations already in the history (resume) or already computed this run."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def load(self, path: Path) -> None:
+        df = pd.read_parquet(path)
+        for r in df.to_dict("records"):
+            self.rows[r["spec"]] = r
+
+
+def run_search(problem: Problem, searcher: Searcher, budget: int, batch: int = 64, history: str | Path | None = None,
+               progress: Callable[[int, int], None] | None = None) -> SearchResult:
+    """Ask/evaluate/tell until ``budget`` evaluations or the searcher is done.
+
+    The history (every evaluated spec, its costs, score, feasibility, step) is rewritten
+    atomically after each batch. If ``history`` exists, the run replays: the searcher is seeded the
+    same way and every spec found in the history takes its stored result instead of being
+    re-evaluated, so an interrupted search continues where it stopped with identical results.
+    """
+    if budget < 1:
+        raise InputError(f"budget must be >= 1; got {budget}")
+    searcher.setup(problem)
+    cache = _Cache()
+    path = Path(history) if history else None
+    if path and path.exists():
+        try:
+            cache.load(path)
+        except Exception as exc:
+            raise InputError(f"search history {str(path)!r} could not be read: {exc}") from None
+    start = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    evaluations = cached = 0
+    cost_names = list(problem.costs)
+    while evaluations < budget:
+        specs = searcher.ask(min(batch, budget - evaluations))
+        if not specs:
+            break
+        specs = specs[: budget - evaluations]
+        hit = [s.canonical() in cache.rows for s in specs]
+        res = _evaluate_with_cache(problem, specs, hit, cache, cost_names)
+        cached += sum(hit)
+        searcher.tell(specs, res)
+        for i, s in enumerate(specs):
+            row = {"spec": s.canonical(), **{f: getattr(s, f) for f in ("d", "h", "e", "r", "I", "p")},
+                   **{n: float(res.costs[n][i]) for n in cost_names}, "score": float(res.score[i]),
+                   "feasible": bool(res.feasible[i]), "predicted_blocks": bool(res.predicted[i]),
+                   "step": evaluations + i, "algorithm": searcher.name, "seed": searcher.seed}
+            records.append(row)
+            cache.rows[row["spec"]] = row
+        evaluations += len(specs)
+        if path:
+            _write(path, records, cache)
+        if progress:
+            progress(evaluations, budget)
+    hist = pd.DataFrame(records)
+    best = searcher.feasible_best(1)
+    result = SearchResult(None, None, {}, False, evaluations, cached, time.perf_counter() - start, hist)
+    if best:
+        spec, score = best[0]
+        row = next(r for r in reversed(records) if r["spec"] == spec.canonical())
+        result.best, result.score, result.feasible = spec, score, True
+        result.costs = {n: row[n] for n in cost_names}
+    return result
+
+
+def _evaluate_with_cache(problem: Problem, specs: list[Any], hit: list[bool], cache: _Cache, cost_names: list[str]) -> Evaluation:
+    fresh = [s for s, h in zip(specs, hit) if not h]
+    ev = problem.evaluate(fresh) if fresh else None
+    n = len(specs)
+    costs = {c: np.zeros(n) for c in cost_names}
+    feasible, score, predicted = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
+    j = 0
+    for i, (s, h) in enumerate(zip(specs, hit)):
+        if h:
+            r = cache.rows[s.canonical()]
+            for c in cost_names:
+                costs[c][i] = r[c]
+            feasible[i], score[i], predicted[i] = r["feasible"], r["score"], r.get("predicted_blocks", False)
+        else:
+            for c in cost_names:
+                costs[c][i] = ev.costs[c][j]
+            feasible[i], score[i], predicted[i] = ev.feasible[j], ev.score[j], ev.predicted[j]
+            j += 1
+    return Evaluation(specs, costs, feasible, score, predicted)
+
+
+def _write(path: Path, records: list[dict[str, Any]], cache: _Cache) -> None:
+    """History = this run's records plus older rows not replayed yet (nothing is lost on resume)."""
+    seen = {r["spec"] for r in records}
+    older = [r for k, r in cache.rows.items() if k not in seen]
+    df = pd.DataFrame(records + older)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def fastest_spec(problem: Problem, name: str | None = None) -> tuple[Any, float]:
+    """The lowest-cost spec of the space (for the 'no spec meets the budget' message)."""
+    grid = problem.space.grid()
+    cost = problem.cost_of(grid, name)
+    i = int(np.argmin(cost))
+    return grid[i], float(cost[i])
+
+
+def specs_of(history: pd.DataFrame) -> list[Any]:
+    return [parse_spec(s) for s in history["spec"]]

@@ -1,0 +1,53 @@
+"""Building a Problem from what a user names: tables, budgets, objective, space."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from lutnas.errors import InputError
+from lutnas.search.objectives import get_objective
+from lutnas.search.problem import Constraint, LatencyCost, Problem, gflops_cost, params_cost
+
+
+def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict[str, float]:
+    """``--latency-ms 30`` (every table) or ``--latency-ms torch-cpu=30`` (one device)."""
+    out: dict[str, float] = {}
+    for v in values:
+        if "=" in v:
+            dev, _, x = v.partition("=")
+            if dev not in devices:
+                raise InputError(f"--latency-ms {v!r}: no table for device {dev!r}; tables: {', '.join(devices)}")
+            targets = [dev]
+        else:
+            x, targets = v, list(devices)
+        try:
+            ms = float(x)
+        except ValueError:
+            raise InputError(f"--latency-ms {v!r} is not a number of milliseconds") from None
+        if ms <= 0:
+            raise InputError(f"--latency-ms must be positive; got {ms}")
+        for d in targets:
+            out[d] = ms
+    return out
+
+
+def build_problem(space: Any, luts: Sequence[Any], latency: Sequence[str] = (), params_m: float | None = None,
+                  gflops: float | None = None, window: float | None = None, objective: str = "flops",
+                  seed: int = 0, batch: int = 1) -> Problem:
+    costs: dict[str, Any] = {}
+    for lut in luts:
+        cost = LatencyCost(lut, batch)
+        costs[cost.name] = cost
+    costs["gflops"] = gflops_cost
+    costs["params_m"] = params_cost
+    budgets = parse_latency_budgets(latency, [lut.device for lut in luts])
+    constraints = []
+    for lut in luts:
+        if lut.device in budgets:
+            c = budgets[lut.device]
+            constraints.append(Constraint(f"latency_ms[{lut.device}]", c, window * c if window else None))
+    if params_m is not None:
+        constraints.append(Constraint("params_m", params_m))
+    if gflops is not None:
+        constraints.append(Constraint("gflops", gflops, window * gflops if (window and not luts) else None))
+    return Problem(space, costs, constraints, get_objective(objective, seed))
