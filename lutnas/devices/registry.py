@@ -17,6 +17,7 @@ BUILTIN: dict[str, str] = {
     "torch-cpu": "lutnas.devices.torch_cpu:TorchCPUDevice",
     "ort-cpu": "lutnas.devices.ort_cpu:OrtCPUDevice",
     "torch-cuda": "lutnas.devices.torch_cuda:TorchCUDADevice",
+    "tensorrt": "lutnas.devices.tensorrt:TensorRTDevice",
 }
 
 
