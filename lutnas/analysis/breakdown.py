@@ -108,10 +108,9 @@ def cosine_distances(breakdowns: Sequence[Breakdown]) -> np.ndarray:
 
 def stacked_bar_png(breakdowns: Sequence[Breakdown], path: str | Path, title: str = "") -> Path:
     """One stacked bar (percent per category) per source."""
-    import matplotlib
+    from lutnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(breakdowns), 4.2), dpi=110)
     bottoms = np.zeros(len(breakdowns))
@@ -125,9 +124,4 @@ def stacked_bar_png(breakdowns: Sequence[Breakdown], path: str | Path, title: st
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -22,10 +22,9 @@ def pareto_mask(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 def pareto_png(cost: np.ndarray, score: np.ndarray, path: str | Path, xlabel: str = "latency (ms)",
                ylabel: str = "score", title: str = "") -> Path:
-    import matplotlib
+    from lutnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     mask = pareto_mask(cost, score)
     fig, ax = plt.subplots(figsize=(5, 4), dpi=110)
@@ -36,9 +35,4 @@ def pareto_png(cost: np.ndarray, score: np.ndarray, path: str | Path, xlabel: st
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)

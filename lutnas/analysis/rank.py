@@ -62,10 +62,9 @@ def kendall_matrix(table: pd.DataFrame, columns: Sequence[str] | None = None, bo
 
 
 def heatmap_png(matrix: RankMatrix, path: str | Path, title: str = "") -> Path:
-    import matplotlib
+    from lutnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = len(matrix.columns)
     fig, ax = plt.subplots(figsize=(1.5 + 1.1 * k, 1.2 + 1.0 * k), dpi=110)
@@ -77,9 +76,4 @@ def heatmap_png(matrix: RankMatrix, path: str | Path, title: str = "") -> Path:
     ax.set_yticks(range(k), matrix.columns, fontsize=8)
     ax.set_title(title or f"Kendall τ-b over {matrix.n} models", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -6,12 +6,12 @@ the class registered as ``adb``). Entry points are looked up on request, never a
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 from typing import Any
 
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
+from lutnas.plugins import load_class
 
 BUILTIN: dict[str, str] = {
     "torch-cpu": "lutnas.devices.torch_cpu:TorchCPUDevice",
@@ -22,11 +22,7 @@ BUILTIN: dict[str, str] = {
 
 
 def _load(target: str) -> type[Device]:
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, Device)):
-        raise TypeError(f"{target} is not a lutnas Device subclass")
-    return cls
+    return load_class(target, Device)
 
 
 def device_classes() -> dict[str, type[Device] | Exception]:

@@ -119,10 +119,9 @@ def drift(lut: LUT, device: Device, protocol: Protocol, k: int, seed: int = 0) -
 
 def scatter_png(models: list[dict[str, Any]], path: str | Path, title: str) -> Path:
     """Predicted vs measured scatter with the ±5 % band."""
-    import matplotlib
+    from lutnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     m = np.array([x["measured_ms"] for x in models])
     p = np.array([x["predicted_ms"] for x in models])
@@ -138,9 +137,4 @@ def scatter_png(models: list[dict[str, Any]], path: str | Path, title: str) -> P
     ax.set_ylabel("LUT prediction (ms)")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)

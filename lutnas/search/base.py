@@ -16,13 +16,13 @@ entry-point group ``lutnas.searchers`` (looked up on request).
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lutnas.errors import InputError
+from lutnas.plugins import load_class
 from lutnas.search.problem import Evaluation, Problem
 
 
@@ -110,11 +110,7 @@ BUILTIN: dict[str, str] = {
 
 
 def _load(target: str) -> type[Searcher]:
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, Searcher)):
-        raise TypeError(f"{target} is not a lutnas Searcher subclass")
-    return cls
+    return load_class(target, Searcher)
 
 
 def searcher_names() -> list[str]:

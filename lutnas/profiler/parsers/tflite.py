@@ -33,8 +33,9 @@ TFLITE_TYPES = {
 }
 
 _STATS = re.compile(r"count=(?P<count>\d+)(?P<rest>(?:\s+\w+=[-+\d.eE]+)+)")
-_INFER = re.compile(r"Inference timings in us:\s*(?P<body>.*)")
-_AVG_INFER = re.compile(r"Average inference timings in us:\s*(?P<body>.*)")
+_INFER = re.compile(r"inference timings in us:\s*(?P<body>.*)", re.I)
+_FOOTER_KEYS = {"init": "init_ms", "warmup (avg)": "warmup_ms", "warmup": "warmup_ms", "first inference": "first_ms",
+                "inference (avg)": "mean_ms", "inference": "mean_ms"}
 _VERSION = re.compile(r"(?:TensorFlow(?:\s*Lite)?|TFLite|LiteRT)\s*(?:version)?\s*[:=]?\s*v?(\d+\.\d+(?:\.\d+)?)", re.I)
 
 
@@ -102,26 +103,19 @@ def parse_tflite(text: str, source: str = "") -> ParseResult:
                 summary[mapping[k]] = v / 1e3
         summary["count"] = int(kv["count"])
     for ln in lines:
+        # 'Inference timings in us: Init: .., First inference: .., Warmup (avg): .., Inference (avg): ..'
+        # and the older 'Average inference timings in us: Warmup: .., Init: .., Inference: ..'
         m = _INFER.search(ln)
-        if m and not ln.strip().startswith("Average"):
-            parts = dict((k.strip().lower(), v) for k, v in re.findall(r"([A-Za-z ()]+):\s*([-+\d.eE]+)", m.group("body")))
-            if "init" in parts:
-                summary["init_ms"] = num(parts["init"]) / 1e3
-            if "warmup (avg)" in parts:
-                summary["warmup_ms"] = num(parts["warmup (avg)"]) / 1e3
-            if "first inference" in parts:
-                summary["first_ms"] = num(parts["first inference"]) / 1e3
-            if "inference (avg)" in parts:
-                summary.setdefault("mean_ms", num(parts["inference (avg)"]) / 1e3)
-        m = _AVG_INFER.search(ln)
-        if m:
-            parts = dict((k.strip().lower(), v) for k, v in re.findall(r"([A-Za-z ()]+):\s*([-+\d.eE]+)", m.group("body")))
-            if "init" in parts:
-                summary["init_ms"] = num(parts["init"]) / 1e3
-            if "warmup" in parts:
-                summary["warmup_ms"] = num(parts["warmup"]) / 1e3
-            if "inference" in parts:
-                summary.setdefault("mean_ms", num(parts["inference"]) / 1e3)
+        if not m:
+            continue
+        parts = dict((k.strip().lower(), v) for k, v in re.findall(r"([A-Za-z ()]+):\s*([-+\d.eE]+)", m.group("body")))
+        for label, key in _FOOTER_KEYS.items():
+            if label in parts:
+                value = num(parts[label]) / 1e3
+                if key == "mean_ms":
+                    summary.setdefault(key, value)  # the stats line, when present, wins
+                else:
+                    summary[key] = value
     if "mean_ms" in summary and summary["mean_ms"] > 0:
         summary["throughput_per_s"] = 1e3 / summary["mean_ms"]
 
