@@ -182,3 +182,28 @@ def test_third_party_searcher_through_an_entry_point(table, tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["evaluations"] == 5
     assert "test-lowest" not in searcher_names()  # not installed in this process
+
+
+def test_verify_measures_the_best_on_the_device(tmp_path):
+    """--verify K measures the K best specs on the table's own device (a real torch-cpu table)."""
+    from lutnas.devices import get_device
+    from lutnas.luts import build_lut
+    from lutnas.profiler import get_protocol
+
+    space = get_space("vit-mini", {"d": [2], "h": [2], "e": [32], "r": [2, 4], "I": [64], "p": [16]})
+    path = tmp_path / "cpu.parquet"
+    build_lut(get_device("torch-cpu"), space, space.grid(), path, get_protocol("quick"), ops=False)
+    res = CliRunner().invoke(cli, ["search", "--lut", str(path), "--latency-ms", "100", "--algorithm", "exhaustive",
+                                   "--verify", "2", "--protocol", "quick", "--json"])
+    assert res.exit_code == 0, res.output
+    v = json.loads(res.stdout)["verify"]
+    assert len(v) == 2 and all(x["measured_ms"] > 0 and x["meets_budget"] for x in v)
+
+
+def test_asvit_objective_from_the_cli(table):
+    path, _ = table
+    res = CliRunner().invoke(cli, ["search", "--lut", str(path), "--latency-ms", "0.08", "--algorithm", "random",
+                                   "--objective", "asvit", "--budget", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["evaluations"] == 3 and data["feasible"] and np.isfinite(data["score"])
