@@ -63,7 +63,7 @@ def main() -> None:
         for i in sample:
             key = blocks[i]
             t = time.perf_counter()
-            info = build_lut(dev, grid, [], Path(tmp) / f"{i}.parquet", protocol, ops=False, keys=[key])
+            build_lut(dev, grid, [], Path(tmp) / f"{i}.parquet", protocol, ops=False, keys=[key])
             walls.append(time.perf_counter() - t)
             import pandas as pd
 

@@ -110,7 +110,6 @@ def test_mixed_tables_are_refused(small_table, tmp_path):
         build_lut(get_device("torch-cpu"), other, other.grid(), path, QUICK)
     newer = tmp_path / "newer.parquet"
     write_table([], {"device": "torch-cpu"}, newer)
-    import pyarrow as pa
 
     t = pq.read_table(newer)
     meta = json.loads(t.schema.metadata[b"lutnas"])

@@ -99,7 +99,7 @@ def test_resume_from_history_gives_identical_results(table, tmp_path):
     hist = tmp_path / "h.parquet"
     full = run_search(problem, get_searcher("evolutionary")(seed=3, population=30, children=20, parents=8, iterations=4),
                       budget=90, batch=10)
-    part = run_search(problem, get_searcher("evolutionary")(seed=3, population=30, children=20, parents=8, iterations=4),
+    run_search(problem, get_searcher("evolutionary")(seed=3, population=30, children=20, parents=8, iterations=4),
                       budget=40, batch=10, history=hist)
     assert len(pd.read_parquet(hist)) == 40
     resumed = run_search(problem, get_searcher("evolutionary")(seed=3, population=30, children=20, parents=8, iterations=4),

@@ -5,7 +5,6 @@ real trtexec outputs from ../shared/tool_outputs, the Python-API path is guarded
 """
 
 import json
-import os
 import stat
 import sys
 from pathlib import Path

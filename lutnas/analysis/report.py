@@ -23,7 +23,7 @@ def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str
         raise InputError("a report needs at least one --lut table")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# lutnas report", "", f"_{time.strftime('%Y-%m-%d %H:%M')}; {len(luts)} table(s)._", "", "## Tables", ""]
+    lines = ["# lutnas report", "", f"_{time.strftime('%Y-%m-%d %H:%M')}; {len(luts)} table(s)._", "", "## Tables", ""]
     lines.append("| table | device | space | rows | flagged | protocol | calibration |")
     lines.append("|---|---|---|---|---|---|---|")
     for lut in luts:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from lutnas.analysis import (
     cosine_distances, file_breakdown, flops_breakdown, heatmap_png, kendall_matrix, lut_breakdown, measured_breakdown,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import hashlib
-import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -129,9 +128,3 @@ def cache_dir(kind: str) -> Path:
     path = root / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def tensor_bytes(tensor: Any) -> bytes:
-    buf = io.BytesIO()
-    buf.write(tensor.detach().cpu().numpy().tobytes())
-    return buf.getvalue()

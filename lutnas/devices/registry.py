@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "ort-cpu": "lutnas.devices.ort_cpu:OrtCPUDevice",
     "torch-cuda": "lutnas.devices.torch_cuda:TorchCUDADevice",
     "tensorrt": "lutnas.devices.tensorrt:TensorRTDevice",
+    "tflite-cpu": "lutnas.devices.tflite_cpu:TFLiteCPUDevice",
 }
 
 

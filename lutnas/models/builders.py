@@ -13,7 +13,7 @@ from torch import nn
 
 from lutnas.errors import InputError
 from lutnas.models.vit import ATTENTION_VARIANTS, EncoderBlock, Head, PatchEmbed, ViT
-from lutnas.spaces.blocks import BlockKey, EncoderKey, HeadKey, PatchEmbedKey
+from lutnas.spaces.blocks import BlockKey
 from lutnas.spaces.vit import ViTSpec
 
 BlockBuilder = Callable[[BlockKey, str], nn.Module]

@@ -100,10 +100,8 @@ class Greedy(Searcher):
     def _observe(self, specs, results) -> None:
         if self._pending is None or self._sent < len(self._pending):
             return
-        told = {s: (ok, sc, results) for s, ok, sc in zip(specs, results.feasible, results.score)}
-        scored = [(spec, score, ok) for spec, _, ok, score in self.history if spec in set(self._pending)]
-        within = [(sp, sc) for sp, sc, ok in scored if ok]
-        pool = within if within else []
+        pending = set(self._pending)
+        pool = [(spec, score) for spec, _, ok, score in self.history if spec in pending and ok]
         self._pending = None
         target = self.targets[self.step]
         self.step += 1
@@ -114,7 +112,6 @@ class Greedy(Searcher):
         self.current = best
         self.path.append({"step": self.step, "spec": best, "cost": float(self.problem.costs[self.cost_name]([best])[0]),
                           "target": target})
-        del told
 
 
 class RandomPermutation(Greedy):
