@@ -43,12 +43,13 @@ def main() -> None:
             info = build_lut(dev, space, space.grid(), path, protocol, copies="auto" if copies == "auto" else int(copies),
                              ops=False)
             res = validate(LUT.read(path), dev, held, protocol, cal)
-            for kind in ("raw", "calibrated"):
+            for kind in ("raw", "calibrated", "drift_corrected"):
                 r = res[kind]
                 rows.append([device, copies, kind, r["n"], 100 * r["within_5pct"], 100 * r["within_10pct"],
                              100 * r["mape"], 100 * r["mean_error"], r["kendall_tau"]])
             print(f"  {device} copies={copies}: table {info['rows']} rows in {info['seconds']:.0f} s; "
                   f"calibration a={res['calibration']['a']:.4f} b={res['calibration']['b']:.4f} ms; "
+                  f"host drift since the build ×{res['drift_ratio']:.3f}; "
                   f"worst {res['worst'][0]['spec']} {100 * res['worst'][0]['error']:+.1f} %", flush=True)
     print()
     print(table(rows, ["device", "copies", "prediction", "n", "±5 % (%)", "±10 % (%)", "MAPE %", "mean err %", "Kendall τ"]))

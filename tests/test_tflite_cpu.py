@@ -66,3 +66,17 @@ def test_cli_json_stays_clean_while_converting(tmp_path, monkeypatch):
                                    "--protocol", "quick", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["median_ms"] > 0
+
+
+def test_a_users_own_tflite_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path))
+    dev = get_device("tflite-cpu")
+    measure_target(dev, HeadKey(32, 10), get_protocol("quick"))
+    model = next((tmp_path / "tflite").glob("*.tflite"))
+    res = CliRunner().invoke(cli, ["measure", "--file", str(model), "--device", "tflite-cpu", "--ops", "--protocol",
+                                   "quick", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["median_ms"] > 0 and data["ops"] and data["key"] == str(model)
+    res = CliRunner().invoke(cli, ["measure", "--file", str(model), "--device", "torch-cpu"])
+    assert res.exit_code == 2 and "cannot run a model file" in res.stderr

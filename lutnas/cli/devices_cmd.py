@@ -31,21 +31,30 @@ def devices_cmd(as_json: bool) -> None:
 @click.command("measure")
 @click.option("--model", "model", default=None, help="A spec (name or d=..,h=..) to measure as a full model.")
 @click.option("--block", "block", default=None, help="A block key, e.g. 'encoder(tokens=197,dim=192,heads=3,head_dim=64,mlp_ratio=4)'.")
+@click.option("--file", "model_file", default=None, type=click.Path(dir_okay=False),
+              help="A model file of your own (.tflite with --device tflite-cpu).")
 @device_opt
 @device_option_opt
 @protocol_opt
 @click.option("--batch", type=int, default=1, show_default=True)
 @click.option("--ops", is_flag=True, help="Also profile per-operator times and the 7-category breakdown.")
 @json_opt
-def measure_cmd(model, block, device, device_options, protocol, batch, ops, as_json) -> None:
-    """Time one model or block on a device under the measurement protocol."""
+def measure_cmd(model, block, model_file, device, device_options, protocol, batch, ops, as_json) -> None:
+    """Time one model, block or model file on a device under the measurement protocol."""
     from lutnas.errors import InputError
 
-    if (model is None) == (block is None):
-        raise InputError("give exactly one of --model or --block")
-    target = parse_spec(model) if model else parse_block_key(block)
+    if sum(x is not None for x in (model, block, model_file)) != 1:
+        raise InputError("give exactly one of --model, --block or --file")
     dev = get_device(device, **parse_device_options(device_options))
-    m, records = measure_target(dev, target, get_protocol(protocol), batch=batch, ops=ops)
+    if model_file:
+        if not hasattr(dev, "prepare_file"):
+            raise InputError(f"device {device!r} cannot run a model file; tflite-cpu takes .tflite files")
+        artifact = dev.prepare_file(model_file)
+        m = dev.measure(artifact, get_protocol(protocol), model_file)
+        records = dev.profile_ops(artifact) if ops else []
+    else:
+        target = parse_spec(model) if model else parse_block_key(block)
+        m, records = measure_target(dev, target, get_protocol(protocol), batch=batch, ops=ops)
     data = measurement_summary(m, records)
     data["device"] = device
 

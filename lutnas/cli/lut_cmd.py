@@ -12,7 +12,7 @@ from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import build_progress, progress_bar
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
-from lutnas.luts import LUT, build_lut, drift, sample_specs, validate
+from lutnas.luts import LUT, build_lut, sample_specs, validate
 from lutnas.luts.validate import fit_calibration, measure_models, save_calibration, scatter_png
 from lutnas.profiler import get_protocol
 from lutnas.spaces import get_space, load_values_toml, parse_spec, parse_values
@@ -178,7 +178,8 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
 @values_opt
 @values_file_opt
 @protocol_opt
-@click.option("--blocks", "k_blocks", type=int, default=0, help="Also re-measure K random rows and report drift.")
+@click.option("--blocks", "k_blocks", type=int, default=5, show_default=True,
+              help="Re-measure K random rows first: report drift since the build and drift-corrected predictions (0: skip).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the scatter PNG (default: beside the table).")
 @json_opt
 def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, out, as_json) -> None:
@@ -190,10 +191,8 @@ def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_fi
     cal_specs, specs = pool[:n_cal], pool[n_cal:]
     prot = get_protocol(protocol)
     with progress_bar("validate", enabled=not as_json) as update:
-        result = validate(lut, dev, specs, prot, cal_specs, progress=lambda i, t: update(i, t, ""))
-        if k_blocks:
-            result["drift"] = drift(lut, dev, get_protocol((lut.meta.get("protocol") or {}).get("name", protocol)),
-                                    k_blocks, seed)
+        result = validate(lut, dev, specs, prot, cal_specs, progress=lambda i, t: update(i, t, ""),
+                          drift_rows=k_blocks, seed=seed)
     folder = Path(out) if out else Path(path).parent
     png = scatter_png(result["models"], folder / f"{Path(path).stem}-validate.png",
                       f"{lut.device}: {result['n']} held-out models, {result['within_5pct']:.0%} within ±5 %")
@@ -205,6 +204,10 @@ def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_fi
                  d["raw"]["kendall_tau"], d["raw"]["spearman_rho"]],
                 ["calibrated", 100 * d["within_5pct"], 100 * d["within_10pct"], 100 * d["mape"], d["kendall_tau"],
                  d["spearman_rho"]]]
+        if "drift" in d:
+            dc = d["drift_corrected"]
+            rows.append([f"× host drift {d['drift_ratio']:.3f}", 100 * dc["within_5pct"], 100 * dc["within_10pct"],
+                         100 * dc["mape"], dc["kendall_tau"], dc["spearman_rho"]])
         lines.append(table(rows, ["prediction", "±5 % (%)", "±10 % (%)", "MAPE %", "Kendall τ", "Spearman ρ"]))
         if d.get("calibration"):
             c = d["calibration"]

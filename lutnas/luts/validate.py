@@ -68,8 +68,15 @@ def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any
 
 
 def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol, calibrate_specs: Sequence[Any] = (),
-             batch: int = 1, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Measure ``calibrate_specs`` (fit and store a calibration) and ``specs`` (held out), compare."""
+             batch: int = 1, progress: Callable[[int, int], None] | None = None, drift_rows: int = 5,
+             seed: int = 0) -> dict[str, Any]:
+    """Measure ``calibrate_specs`` (fit and store a calibration) and ``specs`` (held out), compare.
+
+    With ``drift_rows`` > 0, that many table rows are re-measured right before the models, and
+    predictions are also reported scaled by the rows' median change (``drift_corrected``): a shared
+    or throttling host can run 10–25 % slower or faster than when the table was built, which no
+    table can know about.
+    """
     if device.label != lut.device:
         raise InputError(f"table {lut.path} is for device {lut.device!r}, not {device.label!r}")
     total = len(calibrate_specs) + len(specs)
@@ -85,11 +92,18 @@ def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol,
             save_calibration(lut.path, cal)
         result["calibration"] = cal
     offset = len(calibrate_specs)
+    ratio = 1.0
+    if drift_rows:
+        d = drift(lut, device, _table_protocol(lut, protocol), drift_rows, seed)
+        ratio = 1.0 + d["median_change"]
+        result["drift"] = d
     measured = measure_models(device, specs, protocol, batch,
                               (lambda i, n: progress(offset + i, total)) if progress else None)
     pred = lut.predict(specs, batch)
     result["raw"] = fidelity(pred.raw_ms, measured)
     result["calibrated"] = fidelity(pred.calibrated_ms, measured)
+    result["drift_ratio"] = ratio
+    result["drift_corrected"] = fidelity(pred.calibrated_ms * ratio, measured)
     result.update({k: result["calibrated"][k] for k in ("n", "within_5pct", "within_10pct", "mape", "kendall_tau", "spearman_rho")})
     err = (pred.calibrated_ms - measured) / measured
     worst = np.argsort(-np.abs(err))[:5]
@@ -99,6 +113,14 @@ def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol,
                          "predicted_blocks": bool(pb)}
                         for s, r, c, m, pb in zip(specs, pred.raw_ms, pred.calibrated_ms, measured, pred.predicted)]
     return result
+
+
+def _table_protocol(lut: LUT, fallback: Protocol) -> Protocol:
+    """The protocol the table was measured with (rows are re-measured the same way)."""
+    from lutnas.profiler.protocol import Protocol as P
+
+    data = lut.meta.get("protocol")
+    return P.from_dict(data) if isinstance(data, dict) and data.get("name") else fallback
 
 
 def drift(lut: LUT, device: Device, protocol: Protocol, k: int, seed: int = 0) -> dict[str, Any]:
