@@ -42,12 +42,23 @@ def test_encoder_ops_land_in_the_right_categories(device):
 
 @pytest.mark.parametrize("device", ["torch-cpu", "ort-cpu"])
 def test_deit_tiny_per_op_records_sum_to_measured_latency(device):
-    """Per-op sum within 5 % of the measured median. The machine is shared: a neighbour's load during
-    one of the two phases (timing, profiling) can move one attempt, so up to three are made."""
+    """Per-op sum within 5 % of the measured median.
+
+    The host is shared and its speed drifts by several % within seconds, so the profile is
+    bracketed by two timings (before and after) and compared with their mean; a neighbour's burst
+    can still spoil one attempt, so up to three are made.
+    """
+    from lutnas.devices.measure import prepare_target
+
+    dev = get_device(device)
+    artifact = prepare_target(dev, parse_spec("deit-tiny"))
+    protocol = get_protocol("default", max_time_ms=3_000)
     ratios = []
     for _ in range(3):
-        m, ops = measure_target(get_device(device), parse_spec("deit-tiny"), get_protocol("quick"), ops=True, op_runs=10)
-        ratios.append(sum(o.total_ms for o in ops) / m.median_ms)
+        before = dev.measure(artifact, protocol).median_ms
+        ops = dev.profile_ops(artifact, runs=20)
+        after = dev.measure(artifact, protocol).median_ms
+        ratios.append(sum(o.total_ms for o in ops) / ((before + after) / 2))
         if abs(ratios[-1] - 1) < 0.05:
             break
     assert abs(ratios[-1] - 1) < 0.05, ratios
