@@ -69,6 +69,13 @@ def trtexec_profile_args(trtexec: str, engine: Path, profile_json: Path, runs: i
             f"--exportProfile={profile_json}", f"--iterations={int(runs)}", "--warmUp=200"]
 
 
+def _require(res: subprocess.CompletedProcess, output: Path, what: str) -> None:
+    """A DeviceError quoting the tool's last lines unless it succeeded and wrote ``output``."""
+    if res.returncode != 0 or not Path(output).exists():
+        tail = (res.stdout + res.stderr).strip().splitlines()[-3:]
+        raise DeviceError(f"{what}: {' | '.join(tail)}")
+
+
 def thermal_zones() -> dict[str, float]:
     """Temperatures in °C of every readable ``/sys/class/thermal/thermal_zone*``."""
     out = {}
@@ -188,9 +195,7 @@ class TensorRTDevice(Device):
             if backend == "trtexec":
                 res = self.run_tool(trtexec_build_args(self._trtexec(), onnx_path, engine, self.params["precision"],
                                                        self.params["workspace_mib"]))
-                if res.returncode != 0 or not engine.exists():
-                    tail = (res.stdout + res.stderr).strip().splitlines()[-3:]
-                    raise DeviceError(f"trtexec failed to build an engine from {onnx_path}: {' | '.join(tail)}")
+                _require(res, engine, f"trtexec failed to build an engine from {onnx_path}")
             else:
                 self._build_python(onnx_path, engine)
         return Artifact(self.name, digest, engine, example, engine,
@@ -236,9 +241,7 @@ class TensorRTDevice(Device):
         with tempfile.TemporaryDirectory(prefix="lutnas-trt-") as tmp:
             times = Path(tmp) / "times.json"
             res = self.run_tool(trtexec_time_args(self._trtexec(), artifact.path, protocol, times))
-            if res.returncode != 0 or not times.exists():
-                tail = (res.stdout + res.stderr).strip().splitlines()[-3:]
-                raise DeviceError(f"trtexec timing of {artifact.path} failed: {' | '.join(tail)}")
+            _require(res, times, f"trtexec timing of {artifact.path} failed")
             records = json.loads(times.read_text())
             parse_trtexec_times(records, str(times))  # validates the format
             samples = [float(r["computeMs"]) for r in records]
@@ -294,8 +297,6 @@ class TensorRTDevice(Device):
         with tempfile.TemporaryDirectory(prefix="lutnas-trt-") as tmp:
             prof = Path(tmp) / "profile.json"
             res = self.run_tool(trtexec_profile_args(self._trtexec(), artifact.path, prof, runs))
-            if res.returncode != 0 or not prof.exists():
-                tail = (res.stdout + res.stderr).strip().splitlines()[-3:]
-                raise DeviceError(f"trtexec profiling of {artifact.path} failed: {' | '.join(tail)}")
+            _require(res, prof, f"trtexec profiling of {artifact.path} failed")
             parsed = parse_trtexec_profile(json.loads(prof.read_text()), str(prof), artifact.metadata["node_categories"])
         return [OpRecord(op.name, op.type, op.category, op.avg_ms, op.count, op.classified) for op in parsed.ops]
