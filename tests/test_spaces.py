@@ -110,3 +110,13 @@ def test_blocks_and_counts():
     assert blocks[0] == (PatchEmbedKey(160, 16, 128), 1)
     assert blocks[1] == (EncoderKey(101, 128, 2, 64, 4), 6)
     assert blocks[2] == (HeadKey(128, 1000), 1)
+
+
+def test_vectorised_costs_equal_the_per_spec_counts():
+    from lutnas.spaces.vit import macs_array, params_array, spec_arrays
+
+    space = get_space("vit-scaling")
+    specs = space.grid() + space.sample_continuous(200, 4)
+    cols = spec_arrays(specs)
+    assert macs_array(cols).tolist() == [s.macs() for s in specs]
+    assert params_array(cols).tolist() == [s.params() for s in specs]

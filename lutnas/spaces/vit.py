@@ -188,6 +188,47 @@ def block_arrays(cols: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
     ]
 
 
+def block_macs_array(kind: str, f: dict[str, Any]) -> Any:
+    """Vectorised twin of :func:`block_macs_by_category` (total over categories), arrays of fields."""
+    import numpy as np
+
+    if kind == "patch_embed":
+        return (f["image"] // f["patch"]) ** 2 * 3 * f["patch"] ** 2 * f["dim"]
+    if kind == "encoder":
+        n, dim, inner = f["tokens"], f["dim"], f["heads"] * f["head_dim"]
+        hidden = np.rint(f["mlp_ratio"] * dim)
+        return n * dim * 3 * inner + n * inner * dim + 2 * n * dim * hidden + 2 * f["heads"] * n * n * f["head_dim"]
+    if kind == "head":
+        return f["dim"] * f["classes"]
+    raise InputError(f"no analytic cost for block kind {kind!r}")
+
+
+def block_params_array(kind: str, f: dict[str, Any]) -> Any:
+    """Vectorised twin of :func:`block_params`, arrays of fields."""
+    import numpy as np
+
+    if kind == "patch_embed":
+        patches = (f["image"] // f["patch"]) ** 2
+        return 3 * f["patch"] ** 2 * f["dim"] + 2 * f["dim"] + (patches + 1) * f["dim"]
+    if kind == "encoder":
+        dim, inner = f["dim"], f["heads"] * f["head_dim"]
+        hidden = np.rint(f["mlp_ratio"] * dim)
+        return 4 * dim + (dim * 3 * inner + 3 * inner + inner * dim + dim) + (dim * hidden + hidden + hidden * dim + dim)
+    if kind == "head":
+        return 2 * f["dim"] + f["dim"] * f["classes"] + f["classes"]
+    raise InputError(f"no parameter count for block kind {kind!r}")
+
+
+def macs_array(cols: dict[str, Any]) -> Any:
+    """Multiply-adds of many specs at once (``spec_arrays`` columns); equals ``ViTSpec.macs``."""
+    return sum(block_macs_array(kind, f) * counts for kind, f, counts in block_arrays(cols))
+
+
+def params_array(cols: dict[str, Any]) -> Any:
+    """Parameters of many specs at once; equals ``ViTSpec.params``."""
+    return sum(block_params_array(kind, f) * counts for kind, f, counts in block_arrays(cols))
+
+
 NAMED_SPECS: dict[str, ViTSpec] = {
     "deit-tiny": ViTSpec(12, 3, 64, 4, 224, 16),
     "deit-small": ViTSpec(12, 6, 64, 4, 224, 16),
