@@ -100,6 +100,8 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
     if hasattr(searcher, "path"):
         data["path"] = [{"step": p["step"], "spec": p["spec"].canonical(), "cost": p["cost"], "target": p["target"]}
                         for p in searcher.path]
+    if hasattr(searcher, "window_relaxed"):
+        data["window_relaxed"] = searcher.window_relaxed
     if hasattr(searcher, "family"):
         data["family"] = [s.canonical() for s in searcher.family]
     if not result.feasible:
@@ -125,6 +127,8 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
             f = d["fastest"]
             lines.append(f"infeasible: nothing meets the budgets; the cheapest spec is {f['spec']} "
                          f"({', '.join(f'{k} {v:.4g}' for k, v in f.items() if k != 'spec')})")
+        if d.get("window_relaxed"):
+            lines.append("note: too few specs lay inside the cost window; the search continued under the plain budgets")
         if d.get("path"):
             lines.append("greedy path: " + " -> ".join(p["spec"] for p in d["path"]))
         if d.get("family"):

@@ -28,6 +28,7 @@ class Evolutionary(Searcher):
                 "window": 0.975, "max_tries": 100}
 
     def setup_state(self) -> None:
+        self.window_relaxed = False
         self.generation = 0
         self._queue: list[ViTSpec] = []
         self._evaluated: set[ViTSpec] = set()
@@ -55,7 +56,7 @@ class Evolutionary(Searcher):
                 break
         if len(out) < min(n, self.params["parents"]) and self.params["window"]:
             # the window holds fewer specs than one generation of parents (a small or coarse
-            # space): drop the window, keep the constraints, and say so in the history's searcher
+            # space): drop the window, keep the constraints; `lutnas search` reports window_relaxed
             self.params["window"] = 0.0
             self.window_relaxed = True
             return self._initial(n)
