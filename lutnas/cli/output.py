@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from typing import Any, Callable
 
 import click
@@ -64,7 +63,3 @@ def _numeric(s: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()

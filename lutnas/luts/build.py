@@ -31,11 +31,6 @@ CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter",
 METHODS = ("isolated",)
 
 
-def plan(space: Any, specs: Sequence[Any]) -> list[BlockKey]:
-    """Sorted unique block keys the specs need."""
-    return space.unique_blocks(specs)
-
-
 def _check_compatible(path: Path, meta: dict[str, Any], device_fp: dict[str, Any], space: Any, protocol: Protocol,
                       method: str) -> list[str]:
     """Refuse mixing; return warnings for softer differences (library versions)."""
@@ -103,21 +98,20 @@ def build_lut(
                          "find the largest batch with `lutnas measure --device-option mode=throughput` first")
     out = Path(out)
     fingerprint = device.fingerprint()
-    all_keys = sorted(set(keys) if keys is not None else plan(space, specs))
+    all_keys = sorted(set(keys)) if keys is not None else space.unique_blocks(specs)
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
+    old_meta: dict[str, Any] = {}
     if out.exists():
-        table, meta = read_table(out)
-        warnings = _check_compatible(out, meta, fingerprint, space, protocol, method)
+        table, old_meta = read_table(out)
+        warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method)
         rows = table.to_pylist()
     done = {(r["key"], int(r["batch"])) for r in rows}
     todo = [k for k in all_keys if (k.canonical(), batch) not in done]
     meta = {"device": device.label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
             "method": method, "device_params": dict(device.params)}
-    if rows:
-        _, old_meta = read_table(out)
-        if old_meta.get("calibration"):
-            meta["calibration"] = old_meta["calibration"]
+    if old_meta.get("calibration"):
+        meta["calibration"] = old_meta["calibration"]
     info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
             "warnings": warnings, "out": str(out)}
     if progress:

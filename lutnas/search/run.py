@@ -14,7 +14,6 @@ import pandas as pd
 from lutnas.errors import InputError
 from lutnas.search.base import Searcher
 from lutnas.search.problem import Evaluation, Problem
-from lutnas.spaces.vit import parse_spec
 
 
 @dataclasses.dataclass
@@ -27,8 +26,6 @@ class SearchResult:
     cached: int
     seconds: float
     history: pd.DataFrame
-    fastest: Any | None = None
-    fastest_cost: float | None = None
 
 
 class _Cache:
@@ -136,7 +133,3 @@ def fastest_spec(problem: Problem, name: str | None = None) -> tuple[Any, float]
     cost = problem.cost_of(grid, name)
     i = int(np.argmin(cost))
     return grid[i], float(cost[i])
-
-
-def specs_of(history: pd.DataFrame) -> list[Any]:
-    return [parse_spec(s) for s in history["spec"]]

@@ -199,10 +199,6 @@ class ViTSpace:
                 return ViTSpec(**vals, classes=a.classes)
         return a
 
-    def smallest(self) -> ViTSpec:
-        """The spec with every factor at its lowest candidate (the next valid one if I % p != 0)."""
-        return min(self.grid(), key=lambda s: (s.macs(), s.canonical()))
-
 
 def _try(spec: ViTSpec, factor: str, value: float) -> ViTSpec | None:
     try:

@@ -35,10 +35,6 @@ class ParsedOp:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @property
-    def total_ms(self) -> float:  # alias used by device runners
-        return self.avg_ms
-
 
 @dataclasses.dataclass
 class ParseResult:

@@ -57,7 +57,7 @@ def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
     n_runs = len(runs) or max(counts.values(), default=1)
     # per node: median call time x calls per run, so the cold first run of a session does not
     # inflate every node (a mean over 10 runs did, by 2-4 % on DeiT-Tiny)
-    totals = {k: float(np.median(v)) * (len(v) / n_runs) * n_runs for k, v in durations.items()}
+    totals = {k: float(np.median(v)) * len(v) for k, v in durations.items()}
     summary: dict[str, Any] = stats_summary(runs) if runs else {}
     if runs:
         summary["throughput_per_s"] = 1e3 / summary["mean_ms"] if summary["mean_ms"] > 0 else None
