@@ -19,7 +19,8 @@ from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
 from lutnas.luts import LUT
 from lutnas.profiler import get_protocol
-from lutnas.spaces import ViTSpace, get_space, parse_spec, parse_values
+from lutnas.cli.lut_cmd import resolve_space
+from lutnas.spaces import parse_spec
 
 
 def _breakdown_text(d: dict) -> str:
@@ -99,9 +100,7 @@ def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_dev
             measured.append(read_measured_table(path))
     specs = []
     if luts:
-        space = ViTSpace.from_dict(luts[0].meta["space"]).narrow(parse_values(values)) if luts[0].meta.get("space") \
-            else get_space("vit-scaling", parse_values(values))
-        specs = specs_from_option(space, specs_opt, seed)
+        specs = specs_from_option(resolve_space(None, values, table=luts[0]), specs_opt, seed)
     elif not measured:
         raise InputError("give at least one LUT file or measured table")
     costs = cost_table(luts, specs, measured)
@@ -151,9 +150,7 @@ def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, as_
     from lutnas.analysis.report import write_report
 
     tables = [LUT.read(p) for p in luts]
-    space = ViTSpace.from_dict(tables[0].meta["space"]).narrow(parse_values(values)) if tables[0].meta.get("space") \
-        else get_space("vit-scaling", parse_values(values))
-    specs = specs_from_option(space, specs_opt, seed)
+    specs = specs_from_option(resolve_space(None, values, table=tables[0]), specs_opt, seed)
     spec = parse_spec(model)
     measured = [measured_breakdown(get_device(d), spec, get_protocol(protocol)) for d in devices]
     path = write_report(tables, specs, spec, out, measured)

@@ -18,10 +18,14 @@ from lutnas.profiler import get_protocol
 from lutnas.spaces import get_space, load_values_toml, parse_spec, parse_values
 
 
-def resolve_space(space: str, values: tuple[str, ...], values_file: str | None):
+def resolve_space(space: str | None, values: tuple[str, ...] = (), values_file: str | None = None, table: LUT | None = None):
+    """The named space, else the table's own, else ``vit-scaling``; narrowed by --values / --values-file."""
     narrowed = load_values_toml(values_file) if values_file else {}
     narrowed.update(parse_values(values))
-    return get_space(space, narrowed)
+    if space:
+        return get_space(space, narrowed)
+    own = table.space() if table is not None else None
+    return own.narrow(narrowed) if own is not None else get_space("vit-scaling", narrowed)
 
 
 def _copies(text: str):
@@ -79,13 +83,7 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
 def show_cmd(path, as_json) -> None:
     """Device, space, rows, flagged rows, coverage, slowest blocks, regressor error."""
     lut = LUT.read(path)
-    space = None
-    sp = lut.meta.get("space")
-    if sp:
-        from lutnas.spaces import ViTSpace
-
-        space = ViTSpace.from_dict(sp)
-    data = lut.summary(space)
+    data = lut.summary(lut.space())
 
     def human(d: dict) -> str:
         lines = [f"{path}: device {d['device']}, space {(d['space'] or {}).get('name')}, protocol {d['protocol']}, "
@@ -154,9 +152,9 @@ def _device_for(lut: LUT, device: str | None, device_options):
 def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_json) -> None:
     """Fit measured ≈ a × sum-of-blocks + b on N measured full models; store it in the table."""
     lut = LUT.read(path)
-    space = get_space(lut.space_name, parse_values(values)) if lut.space_name != "?" else None
-    if space is None:
+    if lut.space() is None:
         raise InputError(f"LUT {path} names no space; cannot sample models")
+    space = resolve_space(None, values, table=lut)
     dev = _device_for(lut, device, device_options)
     specs = space.sample(n, 10_000 + seed)
     with progress_bar("calibrate", enabled=not as_json) as update:
@@ -185,7 +183,7 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
 def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, out, as_json) -> None:
     """Measure held-out full models and compare with the table: ±5 %, ±10 %, MAPE, Kendall τ."""
     lut = LUT.read(path)
-    space = resolve_space(lut.space_name, values, values_file)
+    space = resolve_space(None, values, values_file, lut)
     dev = _device_for(lut, device, device_options)
     pool = space.sample(n + n_cal, 20_000 + seed)
     cal_specs, specs = pool[:n_cal], pool[n_cal:]

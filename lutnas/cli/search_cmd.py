@@ -14,7 +14,7 @@ from lutnas.errors import InputError
 from lutnas.luts import LUT
 from lutnas.search import fastest_spec, get_searcher, run_search, searcher_names
 from lutnas.search.setup import build_problem
-from lutnas.spaces import ViTSpace, get_space, load_values_toml, parse_values
+from lutnas.cli.lut_cmd import resolve_space
 
 
 class _SearchCommand(click.Command):
@@ -74,14 +74,7 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
     tables = [LUT.read(p) for p in luts]
     if latency and not tables:
         raise InputError("--latency-ms needs at least one --lut table")
-    narrowed = load_values_toml(values_file) if values_file else {}
-    narrowed.update(parse_values(values))
-    if space:
-        sp = get_space(space, narrowed)
-    elif tables and tables[0].meta.get("space"):
-        sp = ViTSpace.from_dict(tables[0].meta["space"]).narrow(narrowed)
-    else:
-        sp = get_space("vit-scaling", narrowed)
+    sp = resolve_space(space, values, values_file, tables[0] if tables else None)
     problem = build_problem(sp, tables, latency, params_m, gflops, window, objective, seed)
     searcher = get_searcher(algorithm)(seed=seed, **_kv(params))
     with progress_bar(f"search {algorithm}", enabled=not as_json) as update:

@@ -69,6 +69,13 @@ class LUT:
     def space_name(self) -> str:
         return (self.meta.get("space") or {}).get("name", "?")
 
+    def space(self) -> Any:
+        """The space the table was built for (``ViTSpace``), or None when the file names none."""
+        from lutnas.spaces import ViTSpace
+
+        data = self.meta.get("space")
+        return ViTSpace.from_dict(data) if isinstance(data, dict) and data.get("values") else None
+
     @property
     def calibration(self) -> dict[str, Any] | None:
         return self.meta.get("calibration")
