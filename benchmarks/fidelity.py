@@ -22,7 +22,7 @@ SUBSPACE = {"d": [3, 6, 12], "h": [2, 3, 6], "e": [32, 64], "r": [2, 4], "I": [1
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--devices", default="torch-cpu,ort-cpu")
+    p.add_argument("--devices", default="torch-cpu,ort-cpu,tflite-cpu", help="devices not usable here are skipped")
     p.add_argument("--models", type=int, default=50, help="held-out models per device")
     p.add_argument("--calibrate", type=int, default=5)
     p.add_argument("--copies", default="auto,1", help="copies settings to compare")
@@ -37,6 +37,10 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="lutnas-fidelity-"))
     rows = []
     for device in args.devices.split(","):
+        usable, why = get_device(device).availability()
+        if not usable:
+            print(f"  {device}: skipped ({why})")
+            continue
         for copies in args.copies.split(","):
             dev = get_device(device)
             path = out / f"{device}-copies{copies}.parquet"

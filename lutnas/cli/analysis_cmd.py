@@ -41,7 +41,8 @@ def _breakdown_text(d: dict) -> str:
 
 
 @click.command("breakdown")
-@click.option("--model", default="deit-tiny", show_default=True, help="A spec name or d=..,h=..,e=..,r=..,I=..,p=..")
+@click.option("--model", default="deit-tiny", show_default=True,
+              help="A spec name, d=..,h=..,e=..,r=..,I=..,p=.., or a model file (.tflite, SavedModel folder).")
 @click.option("--device", "devices", multiple=True, help="Measure on this device (repeatable).")
 @device_option_opt
 @click.option("--lut", "luts", multiple=True, type=click.Path(dir_okay=False), help="Predict from a table's category columns.")
@@ -53,8 +54,12 @@ def _breakdown_text(d: dict) -> str:
 @json_opt
 def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, out, as_json) -> None:
     """Per-category cost of one model on each source, with cosine distances (seed 000 Table 11)."""
-    spec = parse_spec(model)
-    items = [flops_breakdown(spec)] if flops else []
+    from lutnas.devices.measure import is_model_file
+
+    spec = model if is_model_file(model) else parse_spec(model)
+    if spec is model and luts:
+        raise InputError("--lut predicts specs of a space; a model file can only be measured (--device) ")
+    items = [flops_breakdown(spec)] if flops and spec is not model else []
     prot = get_protocol(protocol)
     opts = parse_device_options(device_options)
     for name in devices:
@@ -63,10 +68,11 @@ def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, 
     items += [file_breakdown(f) for f in files]
     if not items:
         raise InputError("nothing to break down: give --device, --lut, --from or --flops")
-    data = {"model": spec.canonical(), "breakdowns": [b.to_dict() for b in items],
+    label = str(model) if spec is model else spec.canonical()
+    data = {"model": label, "breakdowns": [b.to_dict() for b in items],
             "sources": [b.source for b in items], "cosine_distance": cosine_distances(items).tolist()}
     if out:
-        data["png"] = str(stacked_bar_png(items, Path(out) / "breakdown.png", f"cost breakdown of {spec.canonical()}"))
+        data["png"] = str(stacked_bar_png(items, Path(out) / "breakdown.png", f"cost breakdown of {label}"))
     emit(data, as_json, _breakdown_text)
 
 

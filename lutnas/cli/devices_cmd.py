@@ -46,15 +46,8 @@ def measure_cmd(model, block, model_file, device, device_options, protocol, batc
     if sum(x is not None for x in (model, block, model_file)) != 1:
         raise InputError("give exactly one of --model, --block or --file")
     dev = get_device(device, **parse_device_options(device_options))
-    if model_file:
-        if not hasattr(dev, "prepare_file"):
-            raise InputError(f"device {device!r} cannot run a model file; tflite-cpu takes .tflite files")
-        artifact = dev.prepare_file(model_file)
-        m = dev.measure(artifact, get_protocol(protocol), model_file)
-        records = dev.profile_ops(artifact) if ops else []
-    else:
-        target = parse_spec(model) if model else parse_block_key(block)
-        m, records = measure_target(dev, target, get_protocol(protocol), batch=batch, ops=ops)
+    target = model_file or (parse_spec(model) if model else parse_block_key(block))
+    m, records = measure_target(dev, target, get_protocol(protocol), batch=batch, ops=ops)
     data = measurement_summary(m, records)
     data["device"] = device
 

@@ -14,8 +14,22 @@ from lutnas.spaces.blocks import BlockKey
 from lutnas.spaces.vit import ViTSpec
 
 
-def prepare_target(device: Device, target: BlockKey | ViTSpec, batch: int = 1, attention: str = "timm", seed: int = 0):
-    """Build the module for a block key or spec and let the device prepare it."""
+def is_model_file(name: Any) -> bool:
+    """A user's model: a ``.tflite`` file or a TensorFlow SavedModel folder (not a spec string)."""
+    from pathlib import Path
+
+    if isinstance(name, Path):
+        return True
+    return isinstance(name, str) and (name.endswith(".tflite") or Path(name, "saved_model.pb").exists())
+
+
+def prepare_target(device: Device, target: BlockKey | ViTSpec | Any, batch: int = 1, attention: str = "timm", seed: int = 0):
+    """Build the module for a block key or spec and let the device prepare it; a model file
+    (``.tflite``, SavedModel folder) goes to the device's ``prepare_file``."""
+    if is_model_file(target):
+        if not hasattr(device, "prepare_file"):
+            raise InputError(f"device {device.label!r} cannot run a model file; tflite-cpu and adb:* take .tflite files")
+        return device.prepare_file(target)
     if isinstance(target, BlockKey):
         module, example = build_block(target, batch=batch, attention=attention, seed=seed)
     elif isinstance(target, ViTSpec):
@@ -29,7 +43,7 @@ def measure_target(device: Device, target: BlockKey | ViTSpec, protocol: Protoco
                    attention: str = "timm", ops: bool = False, op_runs: int = 10) -> tuple[Measurement, list[OpRecord]]:
     """``(Measurement, op records)`` of one block or model; op records empty unless ``ops``."""
     artifact = prepare_target(device, target, batch, attention)
-    label = target.canonical()
+    label = str(target) if is_model_file(target) else target.canonical()
     measurement = device.measure(artifact, protocol, target if isinstance(target, BlockKey) else label)
     records = device.profile_ops(artifact, runs=op_runs) if ops else []
     return measurement, records

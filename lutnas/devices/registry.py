@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "torch-cuda": "lutnas.devices.torch_cuda:TorchCUDADevice",
     "tensorrt": "lutnas.devices.tensorrt:TensorRTDevice",
     "tflite-cpu": "lutnas.devices.tflite_cpu:TFLiteCPUDevice",
+    "adb": "lutnas.devices.adb:AdbDevice",
 }
 
 

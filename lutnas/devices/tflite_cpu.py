@@ -114,14 +114,10 @@ class TFLiteCPUDevice(Device):
         return self._artifact(path, digest, example.detach().cpu().numpy())
 
     def prepare_file(self, path: str | Path) -> Artifact:
-        """A user's own ``.tflite`` file (random inputs of its declared shapes)."""
+        """A user's own ``.tflite`` file or SavedModel folder (random inputs of its declared shapes)."""
         self._check()
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"model file {str(path)!r} does not exist")
-        import hashlib
-
-        return self._artifact(path, hashlib.sha256(path.read_bytes()).hexdigest(), None)
+        path, digest = tflite_file(path)
+        return self._artifact(path, digest, None)
 
     def _artifact(self, path: Path, digest: str, example: Any) -> Artifact:
         it = self._interpreter(path)
@@ -163,6 +159,38 @@ class TFLiteCPUDevice(Device):
                 records.append(OpRecord(f"{i}:{op_name}:{out_name.split(';')[0][-60:]}", op_name, category,
                                         float(np.median(samples)), 1, classified))
         return records
+
+
+def tflite_file(path: str | Path) -> tuple[Path, str]:
+    """``(a .tflite path, its content hash)`` for a user's model: a ``.tflite`` file as it is, a
+    TensorFlow SavedModel folder converted with ``tf.lite.TFLiteConverter`` (cached by content hash;
+    needs the ``tensorflow`` extra)."""
+    import hashlib
+
+    path = Path(path)
+    if path.is_dir() and (path / "saved_model.pb").exists():
+        h = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(path)).encode())
+            h.update(f.read_bytes())
+        out = cache_dir("tflite") / f"savedmodel-{h.hexdigest()[:32]}.tflite"
+        if not out.exists():
+            try:
+                import tensorflow as tf
+            except ImportError:
+                raise InputError(f"{str(path)!r} is a TensorFlow SavedModel; converting it needs tensorflow "
+                                 f"(pip install 'lutnas[tensorflow]'), or convert it to .tflite yourself") from None
+            with _stdout_to_stderr():
+                blob = tf.lite.TFLiteConverter.from_saved_model(str(path)).convert()
+            tmp = out.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(blob)
+            os.replace(tmp, out)
+        return out, hashlib.sha256(out.read_bytes()).hexdigest()
+    if not path.is_file():
+        raise InputError(f"model file {str(path)!r} does not exist")
+    if path.read_bytes()[4:8] != b"TFL3" and path.suffix != ".tflite":
+        raise InputError(f"{str(path)!r} is not a .tflite flatbuffer (no TFL3 identifier) nor a SavedModel folder")
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _random_input(rng: np.random.Generator, detail: dict[str, Any]) -> np.ndarray:

@@ -84,15 +84,23 @@ class Measurement:
 
     @property
     def flagged(self) -> bool:
-        """True when the CV exceeds the protocol's threshold: stored, but never as good."""
-        return self.cv > self.protocol.cv_threshold
+        """True when the CV exceeds the protocol's threshold or the device reported thermal
+        throttling (``metadata["timing"]["throttled"]``): stored, but never as good."""
+        return self.cv > self.protocol.cv_threshold or self.throttled
+
+    @property
+    def throttled(self) -> bool:
+        return bool(self.metadata.get("timing", {}).get("throttled"))
 
     @property
     def warnings(self) -> list[str]:
         out = []
-        if self.flagged:
+        if self.cv > self.protocol.cv_threshold:
             out.append(f"{self.key}: CV {self.cv:.1%} exceeds the protocol threshold {self.protocol.cv_threshold:.0%}")
-        if self.n < self.protocol.min_runs:
+        if self.throttled:
+            out.append(f"{self.key}: thermally throttled ({self.metadata['timing']['throttled']})")
+        runs_per_sample = int(self.metadata.get("timing", {}).get("runs_per_sample", 1))
+        if self.n * runs_per_sample < self.protocol.min_runs:
             out.append(f"{self.key}: only {self.n} runs (< min_runs {self.protocol.min_runs}); max_time_ms reached")
         return out
 
