@@ -41,6 +41,7 @@ bench-noise: install
 
 bench-fidelity: install
 	$(PY) -m benchmarks.fidelity
+	$(PY) -m benchmarks.fidelity_methods
 
 bench-build: install
 	$(PY) -m benchmarks.build

@@ -58,18 +58,28 @@ def lut_group() -> None:
 @click.option("--ops/--no-ops", default=True, show_default=True, help="Profile per-operator categories for each row.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The Parquet table to write or resume.")
 @click.option("--max-rows", type=int, default=None, help="Measure at most this many rows in this run.")
+@click.option("--modules", is_flag=True, help="Seed 004's module table (46 modules for autovit-xxs) instead of every block.")
+@click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True,
+              help="isolated: time each block alone; removal (seed 004): whole-model latency drop when one is removed.")
 @json_opt
 def build_cmd(device, device_options, space, values, values_file, select, sample, specs_file, seed, batch, protocol,
-              copies, ops, out, max_rows, as_json) -> None:
-    """Measure every unique block the chosen specs need; resumable (re-run the same command)."""
+              copies, ops, out, max_rows, modules, method, as_json) -> None:
+    """Measure every unique block the chosen specs need; resumable (re-run the same command).
+
+    Spaces too large to enumerate (autovit-*) build every block any of their specs can use."""
     sp = resolve_space(space, values, values_file)
     how = "file" if specs_file else "sample" if sample else "grid"
-    specs = sample_specs(sp, how, sample, seed, specs_file)
+    keys = None
+    if modules or (how == "grid" and sp.size > 200_000):
+        specs, keys = [], (None if modules else sp.unique_blocks())
+    else:
+        specs = sample_specs(sp, how, sample, seed, specs_file)
     dev = get_device(device, **parse_device_options(device_options))
     with progress_bar(f"lut build {device}", enabled=not as_json) as update:
         try:
             info = build_lut(dev, sp, specs, out, get_protocol(protocol), batch=batch, copies=_copies(copies), ops=ops,
-                             progress=build_progress(update, note), stop_after=max_rows)
+                             method=method, keys=keys, modules=modules, progress=build_progress(update, note),
+                             stop_after=max_rows)
         except KeyboardInterrupt:
             note(f"interrupted: every row measured so far is saved in {out}; re-run the same command to resume")
             raise SystemExit(130)

@@ -32,7 +32,7 @@ def prepare_target(device: Device, target: BlockKey | ViTSpec | Any, batch: int 
         return device.prepare_file(target)
     if isinstance(target, BlockKey):
         module, example = build_block(target, batch=batch, attention=attention, seed=seed)
-    elif isinstance(target, ViTSpec):
+    elif isinstance(target, ViTSpec) or hasattr(target, "blocks"):
         module, example = build_model(target, attention=attention, seed=seed), model_input(target, batch, seed)
     else:
         raise InputError(f"cannot measure {target!r}: expected a block key or a spec")

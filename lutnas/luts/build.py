@@ -28,11 +28,11 @@ from lutnas.spaces.blocks import BlockKey
 #: fingerprint entries that define the device configuration; a table is never mixed across them
 CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter", "opset", "cpu_model", "gpu_name", "serial",
                "mode", "cuda_graphs")
-METHODS = ("isolated",)
+METHODS = ("isolated", "removal")
 
 
 def _check_compatible(path: Path, meta: dict[str, Any], device_fp: dict[str, Any], space: Any, protocol: Protocol,
-                      method: str) -> list[str]:
+                      method: str, granularity: str = "blocks") -> list[str]:
     """Refuse mixing; return warnings for softer differences (library versions)."""
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise InputError(f"LUT {str(path)!r} has schema version {meta.get('schema_version')}, this build writes "
@@ -52,6 +52,9 @@ def _check_compatible(path: Path, meta: dict[str, Any], device_fp: dict[str, Any
                          f"refusing to mix tables")
     if meta.get("method", "isolated") != method:
         raise InputError(f"LUT {str(path)!r} was built by method {meta.get('method')!r}, not {method!r}")
+    if meta.get("granularity", "blocks") != granularity:
+        raise InputError(f"LUT {str(path)!r} is a {meta.get('granularity', 'blocks')} table, not {granularity}; "
+                         f"refusing to mix tables")
     return [f"{k}: table {old_fp.get(k)!r}, now {v!r}" for k, v in device_fp.items()
             if k not in CONFIG_KEYS and k in old_fp and old_fp.get(k) != v and not k.startswith("governor")]
 
@@ -68,6 +71,7 @@ def build_lut(
     op_runs: int = 5,
     method: str = "isolated",
     keys: Iterable[BlockKey] | None = None,
+    modules: bool = False,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
     stop_after: int | None = None,
 ) -> dict[str, Any]:
@@ -80,6 +84,14 @@ def build_lut(
         traffic like a full model's instead of a block whose weights stay hot in L2.
     ops : bool
         Also profile per-operator times and store the seven category columns.
+    method : "isolated" or "removal"
+        ``removal`` (seed 004): a block's latency is the drop in whole-model latency when one
+        instance is removed from a host model (``space.removal_pair``); blocks that cannot be
+        removed without changing shapes fall back to isolated timing (the row's ``method`` says
+        which).
+    modules : bool
+        Build seed 004's module table (``space.module_keys()``) instead of every block; the
+        table predicts a model as the sum of its modules (``granularity`` = ``modules``).
     progress : callable(event, info)
         Called with ``"plan"``, ``"row"`` and ``"done"``; the CLI draws a progress bar from it.
     stop_after : int, optional
@@ -97,21 +109,33 @@ def build_lut(
         raise InputError("tables are built in latency mode at a fixed --batch (all blocks must share one batch); "
                          "find the largest batch with `lutnas measure --device-option mode=throughput` first")
     out = Path(out)
+    granularity = "modules" if modules else "blocks"
+    if modules and not hasattr(space, "module_keys"):
+        raise InputError(f"space {space.name!r} has no module table (--modules is seed 004's, for autovit-* spaces)")
+    if method == "removal" and not hasattr(space, "removal_pair"):
+        raise InputError(f"space {space.name!r} cannot remove blocks from its models; --method removal is for autovit-* spaces")
     fingerprint = device.fingerprint()
-    all_keys = sorted(set(keys)) if keys is not None else space.unique_blocks(specs)
+    if keys is not None:
+        all_keys = sorted(set(keys))
+    elif modules:
+        all_keys = space.module_keys()
+    else:
+        all_keys = space.unique_blocks(specs)
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
     old_meta: dict[str, Any] = {}
     if out.exists():
         table, old_meta = read_table(out)
-        warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method)
+        warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method, granularity)
         rows = table.to_pylist()
     done = {(r["key"], int(r["batch"])) for r in rows}
     todo = [k for k in all_keys if (k.canonical(), batch) not in done]
     meta = {"device": device.label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
-            "method": method, "device_params": dict(device.params)}
+            "method": method, "granularity": granularity, "device_params": dict(device.params),
+            "removal_hosts": dict(old_meta.get("removal_hosts") or {})}
     if old_meta.get("calibration"):
         meta["calibration"] = old_meta["calibration"]
+    models: dict[Any, Any] = {}  # whole-model measurements shared by removal rows
     info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
             "warnings": warnings, "out": str(out)}
     if progress:
@@ -123,7 +147,12 @@ def build_lut(
     for key in todo:
         if stop_after is not None and measured >= stop_after:
             break
-        rows.append(measure_row(device, key, protocol, batch, copies, ops, op_runs, method))
+        pair = space.removal_pair(key) if method == "removal" else None
+        if pair is not None:
+            rows.append(removal_row(device, key, pair, protocol, batch, models))
+            meta["removal_hosts"][key.canonical()] = [pair[0].canonical(), pair[1].canonical()]
+        else:
+            rows.append(measure_row(device, key, protocol, batch, copies, ops, op_runs, "isolated"))
         write_table(rows, meta, out)
         measured += 1
         if progress:
@@ -160,6 +189,37 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
     return row
 
 
+def removal_row(device: Device, key: BlockKey, pair: tuple[Any, Any], protocol: Protocol, batch: int,
+                models: dict[Any, Any]) -> dict[str, Any]:
+    """Seed 004's removal method: T(host) − T(host without one instance of ``key``), per block.
+
+    Both are whole-model measurements under ``protocol`` (memoised in ``models`` for the build);
+    the spread combines both (std = √(s₁² + s₂²)); a non-positive difference is flagged.
+    """
+    from lutnas.models import build_model, model_input
+
+    stats = []
+    flagged = False
+    for spec in pair:
+        if spec not in models:
+            artifact = device.prepare(build_model(spec), model_input(spec, batch))
+            models[spec] = device.measure(artifact, protocol, spec.canonical())
+        m = models[spec]
+        stats.append(m.stats())
+        flagged |= m.flagged
+    host, reduced = stats
+    diff = host["median_ms"] - reduced["median_ms"]
+    std = float(np.hypot(host["std_ms"], reduced["std_ms"]))
+    row: dict[str, Any] = {"device": device.label, "kind": key.kind, "key": key.canonical(), **key.fields(),
+                           "batch": batch, "copies": 1, "method": "removal", "median_ms": diff,
+                           "mean_ms": host["mean_ms"] - reduced["mean_ms"],
+                           "p10_ms": host["p10_ms"] - reduced["p90_ms"], "p90_ms": host["p90_ms"] - reduced["p10_ms"],
+                           "std_ms": std, "cv": std / abs(diff) if diff else float("inf"),
+                           "n": int(min(host["n"], reduced["n"])), "flagged": bool(flagged or diff <= 0),
+                           "protocol": protocol.name, "timestamp": _dt.datetime.now(_dt.timezone.utc)}
+    return row
+
+
 def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Any]:
     """The specs a build or validation covers: ``grid``, ``sample`` (n, seed) or a file of specs."""
     from lutnas.spaces.vit import parse_spec
@@ -174,7 +234,7 @@ def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path
         p = Path(path or "")
         if not p.exists():
             raise InputError(f"specs file {str(p)!r} does not exist")
-        specs = [parse_spec(line.split("#", 1)[0]) for line in p.read_text().splitlines() if line.split("#", 1)[0].strip()]
+        specs = [parse_spec(line.split("#", 1)[0].strip()) for line in p.read_text().splitlines() if line.split("#", 1)[0].strip()]
         if not specs:
             raise InputError(f"specs file {str(p)!r} holds no specs")
         return specs

@@ -23,6 +23,10 @@ def block_features(key: BlockKey) -> list[float]:
     macs = float(sum(block_macs_by_category(key).values()))
     wbytes = 4.0 * block_params(key)
     f = key.fields()
+    if hasattr(key, "activations"):  # kinds of other spaces describe their own sizes
+        act = float(key.activations())
+        attn = float(key.attention_elements()) if hasattr(key, "attention_elements") else 0.0
+        return [macs, wbytes, act, attn, act, 1.0]
     tokens = f.get("tokens", ((f.get("image", 1) // f.get("patch", 1)) ** 2 + 1) if "image" in f else 1)
     dim = f.get("dim", 1)
     attn = float(f.get("heads", 0) * tokens * tokens)

@@ -27,7 +27,10 @@ from lutnas.errors import InputError
 
 SCHEMA_VERSION = 1
 META_KEY = b"lutnas"
-KEY_FIELDS: tuple[str, ...] = ("image", "patch", "dim", "tokens", "heads", "head_dim", "mlp_ratio", "classes")
+#: block-key fields stored as columns (ViT kinds, then seed 004's hybrid kinds); a kind leaves the
+#: fields it does not have null. Tables written before the hybrid fields existed read the same.
+KEY_FIELDS: tuple[str, ...] = ("image", "patch", "dim", "tokens", "heads", "head_dim", "mlp_ratio", "classes",
+                               "res", "cin", "cout", "stride", "expand")
 STAT_COLUMNS = ("median_ms", "mean_ms", "p10_ms", "p90_ms", "std_ms", "cv")
 CATEGORY_COLUMNS = tuple(column_name(c) for c in CATEGORIES)
 

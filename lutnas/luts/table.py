@@ -71,10 +71,10 @@ class LUT:
 
     def space(self) -> Any:
         """The space the table was built for (``ViTSpace``), or None when the file names none."""
-        from lutnas.spaces import ViTSpace
+        from lutnas.spaces.space import space_from_dict
 
         data = self.meta.get("space")
-        return ViTSpace.from_dict(data) if isinstance(data, dict) and data.get("values") else None
+        return space_from_dict(data) if isinstance(data, dict) and data.get("values") else None
 
     @property
     def calibration(self) -> dict[str, Any] | None:
@@ -165,8 +165,10 @@ class LUT:
 
         raw = Σ blocks × counts; calibrated = a × raw + b with the table's calibration (or raw).
         """
-        if isinstance(specs, ViTSpec):
+        if isinstance(specs, ViTSpec) or hasattr(specs, "blocks"):
             specs = [specs]
+        if isinstance(specs, (list, tuple)) and specs and not isinstance(specs[0], ViTSpec):
+            return self._predict_per_spec(specs, batch)
         cols = spec_arrays(specs)
         n = len(cols["d"])
         raw = np.zeros(n)
@@ -177,6 +179,44 @@ class LUT:
             raw += ms * counts
             predicted |= miss
             block_ms[kind] = ms
+        cal = self.calibration
+        calibrated = cal["a"] * raw + cal["b"] if cal else raw.copy()
+        return Prediction(raw, calibrated, predicted, block_ms)
+
+    @property
+    def granularity(self) -> str:
+        """``blocks`` (a model is the sum of its blocks) or ``modules`` (seed 004's module table:
+        a model is the sum of its modules, resolution ignored; see ``AutoViTSpace.module_counts``)."""
+        return self.meta.get("granularity", "blocks")
+
+    def _predict_per_spec(self, specs: Sequence[Any], batch: int) -> Prediction:
+        """Specs of spaces without vectorised columns (AutoViT): blocks gathered per spec, looked up
+        in one batch per kind, memoised per spec."""
+        memo = self._predicted.setdefault(("spec", batch), {})
+        todo = [s for s in dict.fromkeys(specs) if s not in memo]
+        if todo:
+            if self.granularity == "modules":
+                space = self.space()
+                if space is None or not hasattr(space, "module_counts"):
+                    raise InputError(f"LUT {self.path or ''} is a module table but names no space that maps specs to modules")
+                parts = [space.module_counts(s) for s in todo]
+            else:
+                parts = [s.blocks() for s in todo]
+            keys = [k for p in parts for k, _ in p]
+            counts = np.array([c for p in parts for _, c in p], float)
+            owner = np.repeat(np.arange(len(todo)), [len(p) for p in parts])
+            ms, miss = self.lookup_keys(keys, batch)
+            raw = np.bincount(owner, ms * counts, minlength=len(todo))
+            pred = np.bincount(owner, miss.astype(float), minlength=len(todo)) > 0
+            kinds = sorted({k.kind for k in keys})
+            per_kind = {kind: np.bincount(owner, ms * counts * np.array([k.kind == kind for k in keys]), minlength=len(todo))
+                        for kind in kinds}
+            for i, s in enumerate(todo):
+                memo[s] = (raw[i], pred[i], {kind: v[i] for kind, v in per_kind.items()})
+        raw = np.array([memo[s][0] for s in specs])
+        predicted = np.array([memo[s][1] for s in specs], dtype=bool)
+        kinds = sorted({k for s in specs for k in memo[s][2]})
+        block_ms = {k: np.array([memo[s][2].get(k, 0.0) for s in specs]) for k in kinds}
         cal = self.calibration
         calibrated = cal["a"] * raw + cal["b"] if cal else raw.copy()
         return Prediction(raw, calibrated, predicted, block_ms)
@@ -197,7 +237,8 @@ class LUT:
                         for r in rows.nlargest(top, "median_ms").to_dict("records")],
         }
         if space is not None:
-            needed = {k.canonical() for k in space.unique_blocks()}
+            keys = space.module_keys() if self.granularity == "modules" else space.unique_blocks()
+            needed = {k.canonical() for k in keys}
             have = set(rows["key"])
             data["coverage"] = {"space_blocks": len(needed), "measured": len(needed & have),
                                 "fraction": len(needed & have) / len(needed) if needed else 1.0}

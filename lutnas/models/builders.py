@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lutnas.errors import InputError
+from lutnas.models import autovit as _autovit
 from lutnas.models.vit import ATTENTION_VARIANTS, EncoderBlock, Head, PatchEmbed, ViT
 from lutnas.spaces.blocks import BlockKey
 from lutnas.spaces.vit import ViTSpec
@@ -36,6 +37,7 @@ register_builder(
     lambda k, b: (b, k.tokens, k.dim),
 )
 register_builder("head", lambda k, a: Head(k.dim, k.classes), lambda k, b: (b, 1, k.dim))
+_autovit.register(register_builder)
 
 
 def _entry(key: BlockKey) -> tuple[BlockBuilder, InputShape]:
@@ -65,9 +67,12 @@ def build_block(key: BlockKey, batch: int = 1, attention: str = "timm", seed: in
     return module, example_input(key, batch, seed)
 
 
-def build_model(spec: ViTSpec, attention: str = "timm", seed: int = 0) -> ViT:
-    """The full model: patch_embed, ``d`` encoders, head — the same modules as the blocks."""
+def build_model(spec: ViTSpec, attention: str = "timm", seed: int = 0) -> nn.Module:
+    """The full model: patch_embed, ``d`` encoders, head — the same modules as the blocks
+    (an AutoViT spec gives its hybrid model)."""
     torch.manual_seed(seed)
+    if isinstance(spec, _autovit.AutoViTSpec):
+        return _autovit.AutoViT(spec, attention).eval()
     layers: list[nn.Module] = []
     for key, count in spec.blocks():
         layers.extend(_entry(key)[0](key, attention) for _ in range(count))

@@ -29,11 +29,22 @@ class LatencyCost:
 
 def gflops_cost(specs: Sequence[Any]) -> np.ndarray:
     """Multiply-adds / 1e9, vectorised (the analytic count of :mod:`lutnas.spaces.vit`)."""
+    if _other_space(specs):
+        return np.array([s.macs() for s in specs], float) / 1e9
     return macs_array(spec_arrays(specs)) / 1e9
+
+
+def _other_space(specs: Sequence[Any]) -> bool:
+    """Specs of a space other than the ViT scaling space (costs summed per spec, not vectorised)."""
+    from lutnas.spaces.vit import ViTSpec
+
+    return isinstance(specs, (list, tuple)) and len(specs) > 0 and not isinstance(specs[0], ViTSpec)
 
 
 def params_cost(specs: Sequence[Any]) -> np.ndarray:
     """Parameters / 1e6, vectorised (the same count as ``ViTSpec.params``)."""
+    if _other_space(specs):
+        return np.array([s.params() for s in specs], float) / 1e6
     return params_array(spec_arrays(specs)) / 1e6
 
 

@@ -236,6 +236,18 @@ register_space(ViTSpace(
 ))
 
 
+from lutnas.spaces.autovit import AutoViTSpace, register_autovit_spaces  # noqa: E402
+
+register_autovit_spaces(register_space)
+
+
+def space_from_dict(data: Mapping[str, Any]) -> Any:
+    """The space recorded in a table's provenance (ViT or AutoViT)."""
+    if data.get("type") == "autovit":
+        return AutoViTSpace.from_dict(data)
+    return ViTSpace.from_dict(data)
+
+
 def list_spaces() -> dict[str, ViTSpace]:
     return dict(_SPACES)
 

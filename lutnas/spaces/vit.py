@@ -124,6 +124,8 @@ class ViTSpec:
 
 def block_macs_by_category(key: BlockKey) -> dict[str, int]:
     """Multiply-adds of one block for batch 1, split into categories."""
+    if hasattr(key, "macs_by_category"):  # kinds of other spaces carry their own cost model
+        return key.macs_by_category()
     if isinstance(key, PatchEmbedKey):
         patches = (key.image // key.patch) ** 2
         return {OTHERS: patches * 3 * key.patch * key.patch * key.dim}
@@ -139,6 +141,8 @@ def block_macs_by_category(key: BlockKey) -> dict[str, int]:
 
 def block_params(key: BlockKey) -> int:
     """Trainable parameters of one block (weights, biases, LayerNorm, class token, positions)."""
+    if hasattr(key, "params"):
+        return key.params()
     if isinstance(key, PatchEmbedKey):
         patches = (key.image // key.patch) ** 2
         return 3 * key.patch * key.patch * key.dim + key.dim + key.dim + (patches + 1) * key.dim
@@ -247,6 +251,10 @@ def parse_spec(text: str) -> ViTSpec:
     text = text.strip()
     if text in NAMED_SPECS:
         return NAMED_SPECS[text]
+    if text.startswith("autovit:"):
+        from lutnas.spaces.autovit import AutoViTSpec
+
+        return AutoViTSpec.parse(text)  # type: ignore[return-value]
     if "=" not in text:
         raise InputError(f"spec {text!r} is not a known name ({', '.join(NAMED_SPECS)}) nor d=..,h=..,e=..,r=..,I=..,p=..")
     values: dict[str, Any] = {}

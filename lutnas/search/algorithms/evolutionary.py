@@ -131,6 +131,8 @@ class CoarseToFine(Evolutionary):
 
     def _mutate(self, spec: ViTSpec) -> ViTSpec:
         space = self.problem.space
+        if not isinstance(spec, ViTSpec):  # the space knows its depth factors (AutoViT: stages, depths)
+            return space.mutate(spec, self.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])
         vals = spec.factors()
         for _ in range(20):
             vals = spec.factors()

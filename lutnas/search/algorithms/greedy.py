@@ -12,7 +12,8 @@ from lutnas.spaces.vit import FACTORS, NAMED_SPECS, ViTSpec, parse_spec
 
 def cheapest(problem, cost_name: str) -> ViTSpec:
     """The spec of the space with the lowest search cost (ties: fewest multiply-adds)."""
-    grid = problem.space.grid()
+    space = problem.space
+    grid = space.grid() if space.size <= 200_000 else space.sample(5000, 0)
     cost = problem.costs[cost_name](grid)
     return grid[int(np.lexsort(([s.macs() for s in grid], cost))[0])]
 
@@ -75,7 +76,7 @@ class Greedy(Searcher):
         """The six A_SF of Algorithm 1 (factors that cannot grow are skipped)."""
         cost = self.problem.costs[self.cost_name]
         out = []
-        for f in FACTORS:
+        for f in getattr(self.problem.space, "factors", FACTORS):
             ladder = self.problem.space.scale_up(spec, f)
             if not ladder:
                 continue
@@ -174,6 +175,8 @@ class RandomPermutation(Greedy):
         return list(dict.fromkeys(out))
 
     def _perturb(self, spec: ViTSpec) -> ViTSpec | None:
+        if not isinstance(spec, ViTSpec):  # spaces without continuous factors: a random on-grid move
+            return self.problem.space.mutate(spec, self.rng, 0.5)
         s = self.params["spread"]
         f = np.exp(self.rng.uniform(-np.log(s), np.log(s), size=6))
         d = max(1, int(round(spec.d * f[0])))
