@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 LUTNAS := $(VENV)/bin/lutnas
 OUT    ?= out
 
-.PHONY: demo test install install-test bench-noise bench-fidelity bench-build bench-search-throughput bench-search-quality seed000 clean
+.PHONY: demo test install install-test bench-noise bench-fidelity bench-build bench-search-throughput bench-search-quality bench-scale seed000 clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,12 @@ test: install-test
 bench-noise: install
 	$(PY) -m benchmarks.noise
 
-bench-fidelity: install
+bench-fidelity: install-test
 	$(PY) -m benchmarks.fidelity
 	$(PY) -m benchmarks.fidelity_methods
+
+bench-scale: install-test
+	$(PY) -m benchmarks.scale
 
 bench-build: install
 	$(PY) -m benchmarks.build

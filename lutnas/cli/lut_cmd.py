@@ -61,19 +61,27 @@ def lut_group() -> None:
 @click.option("--modules", is_flag=True, help="Seed 004's module table (46 modules for autovit-xxs) instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True,
               help="isolated: time each block alone; removal (seed 004): whole-model latency drop when one is removed.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Measure here, or on Ray actors (one per unit of the device resource; see README).")
+@click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
 def build_cmd(device, device_options, space, values, values_file, select, sample, specs_file, seed, batch, protocol,
-              copies, ops, out, max_rows, modules, method, as_json) -> None:
+              copies, ops, out, max_rows, modules, method, executor, address, as_json) -> None:
     """Measure every unique block the chosen specs need; resumable (re-run the same command).
 
     Spaces too large to enumerate (autovit-*) build every block any of their specs can use."""
     sp = resolve_space(space, values, values_file)
-    how = "file" if specs_file else "sample" if sample else "grid"
-    keys = None
-    if modules or (how == "grid" and sp.size > 200_000):
-        specs, keys = [], (None if modules else sp.unique_blocks())
-    else:
-        specs = sample_specs(sp, how, sample, seed, specs_file)
+    specs, keys = build_selection(sp, sample, specs_file, seed, modules)
+    if executor == "ray":
+        from lutnas.cli.farm_cmd import ray_build
+
+        if max_rows is not None:
+            raise InputError("--max-rows is for local builds; interrupt a Ray build with Ctrl-C (rows are kept)")
+        info = ray_build([device], sp, specs, {device: Path(out)}, protocol, device_options, address, as_json,
+                         batch=batch, copies=_copies(copies), ops=ops, method=method, keys=keys, modules=modules)[device]
+        emit(info, as_json, lambda d: f"{d['rows']} rows in {d['out']} ({d['measured']} measured now on Ray"
+                                       f"{'' if d['complete'] else '; incomplete, re-run to resume'})")
+        return
     dev = get_device(device, **parse_device_options(device_options))
     with progress_bar(f"lut build {device}", enabled=not as_json) as update:
         try:
@@ -85,6 +93,17 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
             raise SystemExit(130)
     emit(info, as_json, lambda d: f"{d['rows']} rows in {d['out']} ({d['measured']} measured now in {d['seconds']:.1f} s"
                                    f"{'' if d['complete'] else '; incomplete, re-run to resume'})")
+
+
+def build_selection(sp, sample: int | None, specs_file: str | None, seed: int, modules: bool):
+    """``(specs, keys)`` a build covers: a module table, every block of a space too large to
+    enumerate (autovit-*), or the blocks of the grid / a sample / a specs file."""
+    how = "file" if specs_file else "sample" if sample else "grid"
+    if modules:
+        return [], None
+    if how == "grid" and sp.size > 200_000:
+        return [], sp.unique_blocks()
+    return sample_specs(sp, how, sample, seed, specs_file), None
 
 
 @lut_group.command("show")

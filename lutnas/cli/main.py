@@ -41,12 +41,14 @@ def cli() -> None:
 def _mount() -> None:
     from lutnas.cli.analysis_cmd import breakdown_cmd, correlate_cmd, report_cmd
     from lutnas.cli.devices_cmd import devices_cmd, measure_cmd
+    from lutnas.cli.farm_cmd import farm_group
     from lutnas.cli.lut_cmd import lut_group
     from lutnas.cli.parse_cmd import parse_cmd
     from lutnas.cli.search_cmd import search_cmd
     from lutnas.cli.spaces_cmd import spaces_cmd, spec_cmd
 
-    for command in (spaces_cmd, spec_cmd, devices_cmd, measure_cmd, parse_cmd, lut_group, breakdown_cmd, correlate_cmd, report_cmd, search_cmd):
+    for command in (spaces_cmd, spec_cmd, devices_cmd, measure_cmd, parse_cmd, lut_group, farm_group, breakdown_cmd, correlate_cmd,
+                    report_cmd, search_cmd):
         cli.add_command(command)
 
 

@@ -13,6 +13,7 @@ from lutnas.cli.progress import progress_bar
 from lutnas.errors import InputError
 from lutnas.luts import LUT
 from lutnas.search import fastest_spec, get_searcher, run_search, searcher_names
+from lutnas.search.executors import wrap_objective
 from lutnas.search.setup import build_problem
 from lutnas.cli.lut_cmd import resolve_space
 
@@ -67,19 +68,24 @@ def _kv(items):
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="History Parquet; an existing one is resumed.")
 @click.option("--verify", type=int, default=0, help="Measure the K best on the table's device.")
 @protocol_opt
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where objective evaluations run: this process, or Ray tasks (a local Ray instance, or --address).")
+@click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
+@click.option("--workers", type=int, default=None, help="Ray tasks per batch (default: the cluster's CPUs).")
 @json_opt
 def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, params, space, values, values_file, budget,
-               batch, seed, out, verify, protocol, as_json) -> None:
+               batch, seed, out, verify, protocol, executor, address, workers, as_json) -> None:
     """Search a space for the best spec under latency/params/FLOPs budgets, against saved tables."""
     tables = [LUT.read(p) for p in luts]
     if latency and not tables:
         raise InputError("--latency-ms needs at least one --lut table")
     sp = resolve_space(space, values, values_file, tables[0] if tables else None)
     problem = build_problem(sp, tables, latency, params_m, gflops, window, objective, seed)
+    problem.objective = wrap_objective(problem.objective, executor, address, workers)
     searcher = get_searcher(algorithm)(seed=seed, **_kv(params))
     with progress_bar(f"search {algorithm}", enabled=not as_json) as update:
         result = run_search(problem, searcher, budget, batch, out, progress=lambda i, n: update(i, n, ""))
-    data = {"algorithm": algorithm, "objective": objective, "seed": seed, "space": sp.name,
+    data = {"algorithm": algorithm, "objective": objective, "seed": seed, "space": sp.name, "executor": executor,
             "constraints": [str(c) for c in problem.constraints], "evaluations": result.evaluations,
             "from_history": result.cached, "seconds": result.seconds, "feasible": result.feasible,
             "best": result.best.canonical() if result.best else None, "score": result.score,

@@ -36,11 +36,12 @@ def spaces_cmd(as_json: bool) -> None:
 @click.argument("spec")
 @json_opt
 def spec_cmd(spec: str, as_json: bool) -> None:
-    """Show one model: SPEC is a name (deit-tiny) or d=12,h=3,e=64,r=4,I=224,p=16."""
+    """Show one model: SPEC is a name (deit-tiny), d=12,h=3,e=64,r=4,I=224,p=16 or autovit:c=..,mb=..,t=.."""
     summary = spec_summary(parse_spec(spec))
 
     def human(d: dict) -> str:
-        head = (f"{d['spec']}\n  dim {d['dim']}  tokens {d['tokens']}  params {d['params'] / 1e6:.3f} M  "
+        shape = f"dim {d['dim']}  tokens {d['tokens']}  " if d["dim"] is not None else ""
+        head = (f"{d['spec']}\n  {shape}params {d['params'] / 1e6:.3f} M  "
                 f"GFLOPs {d['gflops']:.4f} (multiply-add counted once)\n")
         rows = [[b["key"], b["count"], b["params"], b["gflops"]] for b in d["blocks"]]
         return head + table(rows, ["block", "count", "params", "GFLOPs each"])

@@ -9,6 +9,7 @@ is refused with one line.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 from pathlib import Path
@@ -59,6 +60,84 @@ def _check_compatible(path: Path, meta: dict[str, Any], device_fp: dict[str, Any
             if k not in CONFIG_KEYS and k in old_fp and old_fp.get(k) != v and not k.startswith("governor")]
 
 
+@dataclasses.dataclass
+class BuildPlan:
+    """What a build will do: the rows already in ``out``, the keys still to measure, the
+    provenance to write. The single writer (:meth:`add`) rewrites the table atomically per row."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any]
+    todo: list[BlockKey]
+    info: dict[str, Any]
+    settings: dict[str, Any]
+
+    def add(self, row: dict[str, Any], hosts: list[str] | None = None) -> None:
+        self.rows.append(row)
+        if hosts:
+            self.meta["removal_hosts"][row["key"]] = hosts
+        write_table(self.rows, self.meta, self.out)
+
+
+def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Any,
+               specs: Sequence[Any], out: str | Path, protocol: Protocol, batch: int = 1, copies: int | str = "auto",
+               ops: bool = True, op_runs: int = 5, method: str = "isolated", keys: Iterable[BlockKey] | None = None,
+               modules: bool = False) -> BuildPlan:
+    """Validate the settings, read (or create) ``out`` and list the keys still to measure."""
+    if method not in METHODS:
+        raise InputError(f"build method {method!r} is not known; choose from {', '.join(METHODS)}")
+    if batch < 1:
+        raise InputError(f"batch must be >= 1; got {batch}")
+    if not (copies == "auto" or (isinstance(copies, int) and copies >= 1)):
+        raise InputError(f"copies must be 'auto' or a positive integer; got {copies!r}")
+    if device_params.get("mode") == "throughput":
+        raise InputError("tables are built in latency mode at a fixed --batch (all blocks must share one batch); "
+                         "find the largest batch with `lutnas measure --device-option mode=throughput` first")
+    out = Path(out)
+    granularity = "modules" if modules else "blocks"
+    if modules and not hasattr(space, "module_keys"):
+        raise InputError(f"space {space.name!r} has no module table (--modules is seed 004's, for autovit-* spaces)")
+    if method == "removal" and not hasattr(space, "removal_pair"):
+        raise InputError(f"space {space.name!r} cannot remove blocks from its models; --method removal is for autovit-* spaces")
+    if keys is not None:
+        all_keys = sorted(set(keys))
+    elif modules:
+        all_keys = space.module_keys()
+    else:
+        all_keys = space.unique_blocks(specs)
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    old_meta: dict[str, Any] = {}
+    if out.exists():
+        table, old_meta = read_table(out)
+        warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method, granularity)
+        rows = table.to_pylist()
+    done = {(r["key"], int(r["batch"])) for r in rows}
+    todo = [k for k in all_keys if (k.canonical(), batch) not in done]
+    meta = {"device": device_label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
+            "method": method, "granularity": granularity, "device_params": dict(device_params),
+            "removal_hosts": dict(old_meta.get("removal_hosts") or {})}
+    if old_meta.get("calibration"):
+        meta["calibration"] = old_meta["calibration"]
+    info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
+            "warnings": warnings, "out": str(out)}
+    if not out.exists():
+        write_table(rows, meta, out)
+    settings = {"protocol": protocol, "batch": batch, "copies": copies, "ops": ops, "op_runs": op_runs, "method": method}
+    return BuildPlan(out, rows, meta, todo, info, settings)
+
+
+def measure_key(device: Device, space: Any, key: BlockKey, settings: dict[str, Any],
+                models: dict[Any, Any]) -> tuple[dict[str, Any], list[str] | None]:
+    """One row of a build (and the removal hosts, when the removal method applied)."""
+    pair = space.removal_pair(key) if settings["method"] == "removal" else None
+    if pair is not None:
+        row = removal_row(device, key, pair, settings["protocol"], settings["batch"], models)
+        return row, [pair[0].canonical(), pair[1].canonical()]
+    return measure_row(device, key, settings["protocol"], settings["batch"], settings["copies"], settings["ops"],
+                       settings["op_runs"], "isolated"), None
+
+
 def build_lut(
     device: Device,
     space: Any,
@@ -99,67 +178,24 @@ def build_lut(
 
     Returns a dict with counts and the output path.
     """
-    if method not in METHODS:
-        raise InputError(f"build method {method!r} is not known; choose from {', '.join(METHODS)}")
-    if batch < 1:
-        raise InputError(f"batch must be >= 1; got {batch}")
-    if not (copies == "auto" or (isinstance(copies, int) and copies >= 1)):
-        raise InputError(f"copies must be 'auto' or a positive integer; got {copies!r}")
-    if device.params.get("mode") == "throughput":
-        raise InputError("tables are built in latency mode at a fixed --batch (all blocks must share one batch); "
-                         "find the largest batch with `lutnas measure --device-option mode=throughput` first")
-    out = Path(out)
-    granularity = "modules" if modules else "blocks"
-    if modules and not hasattr(space, "module_keys"):
-        raise InputError(f"space {space.name!r} has no module table (--modules is seed 004's, for autovit-* spaces)")
-    if method == "removal" and not hasattr(space, "removal_pair"):
-        raise InputError(f"space {space.name!r} cannot remove blocks from its models; --method removal is for autovit-* spaces")
-    fingerprint = device.fingerprint()
-    if keys is not None:
-        all_keys = sorted(set(keys))
-    elif modules:
-        all_keys = space.module_keys()
-    else:
-        all_keys = space.unique_blocks(specs)
-    rows: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    old_meta: dict[str, Any] = {}
-    if out.exists():
-        table, old_meta = read_table(out)
-        warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method, granularity)
-        rows = table.to_pylist()
-    done = {(r["key"], int(r["batch"])) for r in rows}
-    todo = [k for k in all_keys if (k.canonical(), batch) not in done]
-    meta = {"device": device.label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
-            "method": method, "granularity": granularity, "device_params": dict(device.params),
-            "removal_hosts": dict(old_meta.get("removal_hosts") or {})}
-    if old_meta.get("calibration"):
-        meta["calibration"] = old_meta["calibration"]
-    models: dict[Any, Any] = {}  # whole-model measurements shared by removal rows
-    info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
-            "warnings": warnings, "out": str(out)}
+    plan = plan_build(device.label, device.fingerprint(), dict(device.params), space, specs, out,
+                      protocol, batch, copies, ops, op_runs, method, keys, modules)
+    info = plan.info
     if progress:
         progress("plan", info)
-    if not out.exists():
-        write_table(rows, meta, out)
+    models: dict[Any, Any] = {}  # whole-model measurements shared by removal rows
     measured = 0
     start = time.perf_counter()
-    for key in todo:
+    for key in plan.todo:
         if stop_after is not None and measured >= stop_after:
             break
-        pair = space.removal_pair(key) if method == "removal" else None
-        if pair is not None:
-            rows.append(removal_row(device, key, pair, protocol, batch, models))
-            meta["removal_hosts"][key.canonical()] = [pair[0].canonical(), pair[1].canonical()]
-        else:
-            rows.append(measure_row(device, key, protocol, batch, copies, ops, op_runs, "isolated"))
-        write_table(rows, meta, out)
+        plan.add(*measure_key(device, space, key, plan.settings, models))
         measured += 1
         if progress:
-            progress("row", {"key": key.canonical(), "median_ms": rows[-1]["median_ms"], "flagged": rows[-1]["flagged"],
-                             "done": measured, "todo": len(todo)})
-    info.update({"measured": measured, "rows": len(rows), "seconds": time.perf_counter() - start,
-                 "complete": measured == len(todo)})
+            progress("row", {"key": key.canonical(), "median_ms": plan.rows[-1]["median_ms"],
+                             "flagged": plan.rows[-1]["flagged"], "done": measured, "todo": len(plan.todo)})
+    info.update({"measured": measured, "rows": len(plan.rows), "seconds": time.perf_counter() - start,
+                 "complete": measured == len(plan.todo)})
     if progress:
         progress("done", info)
     return info

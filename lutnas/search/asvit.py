@@ -47,7 +47,8 @@ class AsViTObjective:
         try:
             model = build_model(spec, seed=self.seed).eval()
             gen = torch.Generator().manual_seed(self.seed)
-            shape = (3, spec.I, spec.I)
+            image = getattr(spec, "I", None) or spec.image  # ViT or AutoViT
+            shape = (3, image, image)
             a, b = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
             t = torch.linspace(0, 2 * np.pi, self.curve_points + 1)[:-1]
             curve = torch.stack([torch.cos(x) * a + torch.sin(x) * b for x in t])

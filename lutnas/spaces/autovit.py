@@ -310,6 +310,7 @@ class AutoViTSpec:
     def macs(self) -> int:
         return sum(self.macs_by_category().values())
 
+    @property
     def gflops(self) -> float:
         return self.macs() / 1e9
 

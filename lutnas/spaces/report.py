@@ -12,8 +12,8 @@ def spec_summary(spec: ViTSpec) -> dict[str, Any]:
     return {
         "spec": spec.canonical(),
         "factors": spec.factors(),
-        "dim": spec.dim,
-        "tokens": spec.tokens,
+        "dim": getattr(spec, "dim", None),
+        "tokens": getattr(spec, "tokens", None),
         "params": spec.params(),
         "gflops": spec.gflops,
         "gflops_by_category": {k: v / 1e9 for k, v in spec.macs_by_category().items()},

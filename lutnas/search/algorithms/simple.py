@@ -37,13 +37,18 @@ class RandomSearch(Searcher):
         self._seen: set = set()
 
     def _propose(self, n: int) -> list[Any]:
-        grid = self.problem.space.grid()
+        space = self.problem.space
+        large = space.size > 200_000  # too many to enumerate (autovit-*): sample the space instead
+        grid = None if large else space.grid()
         out: list[Any] = []
         for _ in range(self.params["max_tries"]):
-            if len(out) >= n or len(self._seen) >= len(grid):
+            if len(out) >= n or (grid is not None and len(self._seen) >= len(grid)):
                 break
-            idx = self.rng.choice(len(grid), size=min(len(grid), 4 * n), replace=False)
-            cands = [grid[i] for i in idx if grid[i] not in self._seen]
+            if grid is None:
+                cands = [s for s in space.sample(4 * n, self.rng) if s not in self._seen]
+            else:
+                idx = self.rng.choice(len(grid), size=min(len(grid), 4 * n), replace=False)
+                cands = [grid[i] for i in idx if grid[i] not in self._seen]
             if not cands:
                 continue
             _, ok, _ = self.problem.evaluate_costs(cands)

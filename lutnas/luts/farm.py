@@ -1,0 +1,141 @@
+"""LUT builds on Ray: one actor per physical device, one writer per table, lost work re-queued.
+
+:func:`farm_build` builds one table per device in a single run. Each device label is a Ray
+custom resource (see :mod:`lutnas.raycluster`); every unit of it gets one :class:`DeviceActor`,
+which owns the device and measures one block at a time. The driver keeps a queue of keys per
+table, hands each idle actor its device's next key, and writes every returned row at once
+(:meth:`BuildPlan.add`), so the Parquet tables are written by one process and stay
+resumable. When an actor or its host dies (phone unplugged, node gone) its in-flight key goes
+back to the queue; when a device has no actor left, its table stops with what it has.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lutnas.errors import DeviceError
+from lutnas.luts.build import CONFIG_KEYS, BuildPlan, plan_build
+from lutnas.profiler.protocol import Protocol
+from lutnas.raycluster import connect, device_units
+
+
+class _DeviceWorker:
+    """Lives in a Ray actor: one device, measuring one key at a time."""
+
+    def __init__(self, device: str, params: dict[str, Any], space: dict[str, Any]) -> None:
+        import os
+
+        from lutnas.devices import get_device
+        from lutnas.spaces.space import space_from_dict
+
+        self.device = get_device(device, **params)
+        self.space = space_from_dict(space)
+        self.models: dict[Any, Any] = {}
+        self.pid = os.getpid()
+
+    def describe(self) -> dict[str, Any]:
+        return {"label": self.device.label, "fingerprint": self.device.fingerprint(), "params": dict(self.device.params),
+                "pid": self.pid}
+
+    def measure(self, key_text: str, settings: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
+        from lutnas.luts.build import measure_key
+        from lutnas.spaces import parse_block_key
+
+        return measure_key(self.device, self.space, parse_block_key(key_text), settings, self.models)
+
+
+def _lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
+    names = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "WorkerCrashedError", "NodeDiedError",
+             "ObjectLostError", "OwnerDiedError")
+    return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))
+
+
+def farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_paths: dict[str, Path], protocol: Protocol,
+               device_params: dict[str, Any] | None = None, address: str | None = None, batch: int = 1,
+               copies: int | str = "auto", ops: bool = True, op_runs: int = 5, method: str = "isolated",
+               keys: Any = None, modules: bool = False,
+               progress: Callable[[str, str, dict[str, Any]], None] | None = None,
+               on_row: Callable[[str, int, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Build one table per device on Ray; returns ``{device: info}`` like :func:`build_lut`'s.
+
+    ``progress(device, event, info)`` gets ``plan``/``row``/``done``/``lost`` events;
+    ``on_row(device, rows_done, actors)`` is a test hook called after each written row.
+    """
+    ray = connect(address, devices)
+    remote_cls = ray.remote(_DeviceWorker)
+    actors: dict[str, list[Any]] = {}
+    plans: dict[str, BuildPlan] = {}
+    space_dict = space.to_dict()
+    for device in devices:
+        units = device_units(ray, device)
+        if units < 1:
+            raise DeviceError(f"no Ray node declares the resource {device!r}; start the node that has it with "
+                              f"ray start --resources='{{\"{device}\": 1}}'")
+        pool = [remote_cls.options(resources={device: 1}, num_cpus=0, max_restarts=0).remote(
+            device, device_params or {}, space_dict) for _ in range(units)]
+        described = ray.get([a.describe.remote() for a in pool])
+        first = described[0]
+        # one table never mixes device configurations: hosts whose device differs are left out
+        same = [a for a, d in zip(pool, described)
+                if all(d["fingerprint"].get(k) == first["fingerprint"].get(k) for k in CONFIG_KEYS)]
+        for a in pool:
+            if a not in same:
+                ray.kill(a)
+        actors[device] = same
+        plans[device] = plan_build(first["label"], first["fingerprint"], first["params"], space, specs, out_paths[device],
+                                   protocol, batch, copies, ops, op_runs, method, keys, modules)
+        if progress:
+            progress(device, "plan", plans[device].info)
+    queues = {d: list(p.todo) for d, p in plans.items()}
+    measured = {d: 0 for d in devices}
+    lost = {d: 0 for d in devices}
+    inflight: dict[Any, tuple[str, Any, Any]] = {}  # ref -> (device, actor, key)
+    start = time.perf_counter()
+
+    def dispatch() -> None:
+        busy = {id(a) for _, a, _ in inflight.values()}
+        for device, pool in actors.items():
+            for actor in pool:
+                if id(actor) not in busy and queues[device]:
+                    key = queues[device].pop(0)
+                    ref = actor.measure.remote(key.canonical(), plans[device].settings)
+                    inflight[ref] = (device, actor, key)
+
+    dispatch()
+    while inflight:
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        ref = ready[0]
+        device, actor, key = inflight.pop(ref)
+        try:
+            row, hosts = ray.get(ref)
+        except _lost_errors(ray) as exc:
+            queues[device].insert(0, key)  # nothing of it was written: measure it again elsewhere
+            actors[device] = [a for a in actors[device] if a is not actor]
+            lost[device] += 1
+            if progress:
+                progress(device, "lost", {"key": key.canonical(), "actors_left": len(actors[device]),
+                                          "error": str(exc).splitlines()[0][:160]})
+            dispatch()
+            continue
+        plans[device].add(row, hosts)
+        measured[device] += 1
+        if progress:
+            progress(device, "row", {"key": row["key"], "median_ms": row["median_ms"], "flagged": row["flagged"],
+                                     "done": measured[device], "todo": len(plans[device].todo)})
+        if on_row:
+            on_row(device, measured[device], actors)
+        dispatch()
+    results = {}
+    for device, plan in plans.items():
+        info = dict(plan.info)
+        info.update({"measured": measured[device], "rows": len(plan.rows), "seconds": time.perf_counter() - start,
+                     "complete": not queues[device], "actors_lost": lost[device], "left": len(queues[device])})
+        results[device] = info
+        if progress:
+            progress(device, "done", info)
+    for pool in actors.values():
+        for actor in pool:
+            ray.kill(actor)
+    return results

@@ -1,0 +1,117 @@
+"""Ray scale-out on a local Ray instance (2 CPUs here): farm builds, a killed actor, search executor."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'lutnas[ray]')")
+
+from lutnas.cli.main import cli  # noqa: E402
+from lutnas.luts import LUT  # noqa: E402
+from lutnas.luts.farm import farm_build  # noqa: E402
+from lutnas.profiler import get_protocol  # noqa: E402
+from lutnas.spaces import get_space  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local instance declaring two torch-cpu units (two actors) and one ort-cpu unit."""
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, resources={"torch-cpu": 2, "ort-cpu": 1}, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture()
+def setup():
+    space = get_space("vit-mini", {"d": [2], "h": [2], "e": [32], "r": [2, 4], "I": [64], "p": [16, 32]})
+    return space, space.grid()
+
+
+def test_farm_builds_two_cpu_runners_at_once(local_ray, setup, tmp_path):
+    space, specs = setup
+    outs = {d: tmp_path / f"{d}.parquet" for d in ("torch-cpu", "ort-cpu")}
+    events = []
+    info = farm_build(list(outs), space, specs, outs, get_protocol("quick"), ops=False,
+                      progress=lambda d, e, i: events.append((d, e)))
+    blocks = len(space.unique_blocks(specs))
+    for device, path in outs.items():
+        assert info[device]["complete"] and info[device]["measured"] == blocks
+        lut = LUT.read(path)
+        assert lut.device == device and len(lut.rows) == lut.rows["key"].nunique() == blocks
+        assert lut.predict(specs).raw_ms.min() > 0
+    assert {(d, "done") for d in outs} <= set(events)
+    again = farm_build(list(outs), space, specs, outs, get_protocol("quick"), ops=False)
+    assert all(i["measured"] == 0 and i["complete"] for i in again.values())
+
+
+def test_a_killed_actor_loses_and_duplicates_nothing(local_ray, setup, tmp_path):
+    space, specs = setup
+    out = tmp_path / "cpu.parquet"
+    killed = []
+
+    def kill_one(device, done, actors):
+        if done == 1 and not killed:
+            killed.append(actors[device][0])
+            ray.kill(actors[device][0])  # a worker host dies mid-build
+
+    info = farm_build(["torch-cpu"], space, specs, {"torch-cpu": out}, get_protocol("quick"), ops=False, on_row=kill_one)
+    i = info["torch-cpu"]
+    rows = LUT.read(out).rows
+    assert killed and i["actors_lost"] == 1 and i["complete"]
+    assert len(rows) == rows["key"].nunique() == len(space.unique_blocks(specs))
+
+
+def test_farm_cli_and_lut_build_executor(local_ray, tmp_path):
+    res = CliRunner().invoke(cli, ["farm", "build", "--devices", "torch-cpu,ort-cpu", "--space", "vit-mini",
+                                   "--sample", "1", "--protocol", "quick", "--no-ops", "--out-dir", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert set(data) == {"torch-cpu", "ort-cpu"} and all(v["complete"] for v in data.values())
+    assert (tmp_path / "ort-cpu.parquet").exists()
+    res = CliRunner().invoke(cli, ["lut", "build", "--device", "torch-cpu", "--executor", "ray", "--space", "vit-mini",
+                                   "--sample", "1", "--protocol", "quick", "--no-ops", "--out", str(tmp_path / "one.parquet"),
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["complete"]
+
+
+def test_missing_device_resource_is_one_clear_line(local_ray, setup, tmp_path):
+    space, specs = setup
+    from lutnas.errors import DeviceError
+
+    with pytest.raises(DeviceError, match="ray start --resources"):
+        farm_build(["tflite-cpu"], space, specs, {"tflite-cpu": tmp_path / "x.parquet"}, get_protocol("quick"))
+
+
+def _search(*extra):
+    res = CliRunner().invoke(cli, ["search", "--space", "vit-mini", "--algorithm", "evolutionary", "--gflops", "0.05",
+                                   "--param", "population=24", "--param", "parents=6", "--param", "children=12",
+                                   "--param", "iterations=3", "--budget", "40", "--batch", "8", "--seed", "5", "--json",
+                                   *extra])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+@pytest.mark.parametrize("objective", ["params", "asvit"])
+def test_search_results_identical_local_and_ray(local_ray, objective, tmp_path):
+    local = _search("--objective", objective, "--out", str(tmp_path / "local.parquet"))
+    remote = _search("--objective", objective, "--executor", "ray", "--out", str(tmp_path / "ray.parquet"))
+    assert remote["executor"] == "ray" and local["best"] == remote["best"] and local["score"] == remote["score"]
+    import pandas as pd
+
+    a, b = pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(tmp_path / "ray.parquet")
+    assert list(a["spec"]) == list(b["spec"]) and list(a["score"]) == list(b["score"])
+
+
+def test_nothing_imports_ray_without_the_executor(tmp_path):
+    code = ("import sys; from click.testing import CliRunner; from lutnas.cli.main import cli; "
+            "r = CliRunner().invoke(cli, ['search', '--space', 'vit-mini', '--budget', '20', '--objective', 'params']); "
+            "assert r.exit_code == 0, r.output; print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
