@@ -35,6 +35,7 @@ import numpy as np
 from lutnas.categories import LAYERNORM, MLP, MSA_MATMUL, OTHERS
 from lutnas.errors import InputError
 from lutnas.spaces.blocks import BlockKey, block_kind
+from lutnas.spaces.vit import BlockSumCosts
 
 PATCH = 2
 HEAD_DIM = 32
@@ -177,7 +178,7 @@ class MBPoolKey(BlockKey):
 
 # -- specs -----------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class AutoViTSpec:
+class AutoViTSpec(BlockSumCosts):
     """One hybrid architecture. Stage tuples: MBConv widths/depths (3 each), transformer
     widths/depths/heads/MLP ratios (3 or 4 each)."""
 
@@ -300,23 +301,6 @@ class AutoViTSpec:
         out.append((MBPoolKey(res, cin, POOL_EXPAND, self.classes), 1))
         return out
 
-    def macs_by_category(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for key, count in self.blocks():
-            for c, v in key.macs_by_category().items():  # type: ignore[attr-defined]
-                total[c] = total.get(c, 0) + v * count
-        return total
-
-    def macs(self) -> int:
-        return sum(self.macs_by_category().values())
-
-    @property
-    def gflops(self) -> float:
-        return self.macs() / 1e9
-
-    def params(self) -> int:
-        """Trainable parameters, exactly those of the built model."""
-        return sum(key.params() * count for key, count in self.blocks())  # type: ignore[attr-defined]
 
 
 def _num(v: float) -> str:

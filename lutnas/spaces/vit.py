@@ -30,8 +30,36 @@ _FACTOR_DOC = {
 }
 
 
+class BlockSumCosts:
+    """Analytic costs of a spec as the sum of its blocks' (``blocks()`` -> ``(key, count)``)."""
+
+    def blocks(self) -> list[tuple[BlockKey, int]]:
+        raise NotImplementedError
+
+    def macs_by_category(self) -> dict[str, int]:
+        """Multiply-adds per operator category for batch 1 (see module docstring)."""
+        totals = {MLP: 0, MSA_MATMUL: 0, OTHERS: 0}
+        for key, count in self.blocks():
+            for cat, macs in block_macs_by_category(key).items():
+                totals[cat] = totals.get(cat, 0) + macs * count
+        return totals
+
+    def macs(self) -> int:
+        """Total multiply-adds for batch 1."""
+        return sum(self.macs_by_category().values())
+
+    @property
+    def gflops(self) -> float:
+        """GFLOPs as the papers count them (multiply-add once); DeiT-Tiny ≈ 1.25."""
+        return self.macs() / 1e9
+
+    def params(self) -> int:
+        """Trainable parameters, exactly those of :func:`lutnas.models.build_model`."""
+        return sum(block_params(key) * count for key, count in self.blocks())
+
+
 @dataclasses.dataclass(frozen=True)
-class ViTSpec:
+class ViTSpec(BlockSumCosts):
     """A vanilla ViT: ``d`` layers, ``h`` heads of dim ``e``, MLP ratio ``r``, image ``I``, patch ``p``.
 
     Raises :class:`InputError` naming the field when a value is invalid.
@@ -99,27 +127,7 @@ class ViTSpec:
             (HeadKey(dim=self.dim, classes=self.classes), 1),
         ]
 
-    # -- analytic costs ------------------------------------------------------------------------
-    def macs_by_category(self) -> dict[str, int]:
-        """Multiply-adds per operator category for batch 1 (see module docstring)."""
-        totals = {MLP: 0, MSA_MATMUL: 0, OTHERS: 0}
-        for key, count in self.blocks():
-            for cat, macs in block_macs_by_category(key).items():
-                totals[cat] += macs * count
-        return totals
 
-    def macs(self) -> int:
-        """Total multiply-adds for batch 1."""
-        return sum(self.macs_by_category().values())
-
-    @property
-    def gflops(self) -> float:
-        """GFLOPs as the papers count them (multiply-add once); DeiT-Tiny ≈ 1.25."""
-        return self.macs() / 1e9
-
-    def params(self) -> int:
-        """Trainable parameters, exactly those of :func:`lutnas.models.build_model`."""
-        return sum(block_params(key) * count for key, count in self.blocks())
 
 
 def block_macs_by_category(key: BlockKey) -> dict[str, int]:
