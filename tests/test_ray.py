@@ -68,7 +68,7 @@ def test_a_killed_actor_loses_and_duplicates_nothing(local_ray, setup, tmp_path)
 
 
 def test_farm_cli_and_lut_build_executor(local_ray, tmp_path):
-    res = CliRunner().invoke(cli, ["farm", "build", "--devices", "torch-cpu,ort-cpu", "--space", "vit-mini",
+    res = CliRunner().invoke(cli, ["farm", "build", "--devices", "torch-cpu", "ort-cpu", "--space", "vit-mini",
                                    "--sample", "1", "--protocol", "quick", "--no-ops", "--out-dir", str(tmp_path), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)

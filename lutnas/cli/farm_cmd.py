@@ -72,8 +72,9 @@ def farm_group() -> None:
 
 
 @farm_group.command("build")
-@click.option("--devices", "devices", multiple=True, required=True,
-              help="Device names (repeatable, or space/comma separated): adb:A adb:B torch-cpu ...")
+@click.argument("more_devices", nargs=-1, metavar="[DEVICE]...")
+@click.option("--devices", "devices", multiple=True,
+              help="Device names: --devices adb:A adb:B torch-cpu (the names after the first are taken too).")
 @device_option_opt
 @space_opt
 @values_opt
@@ -88,12 +89,16 @@ def farm_group() -> None:
 @click.option("--out-dir", type=click.Path(file_okay=False), required=True, help="One DEVICE.parquet per device here.")
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
-def farm_build_cmd(devices, device_options, space, values, values_file, sample, seed, batch, protocol, ops, modules, method,
+def farm_build_cmd(more_devices, devices, device_options, space, values, values_file, sample, seed, batch, protocol, ops, modules, method,
                    out_dir, address, as_json) -> None:
     """One resumable table per device, all devices measuring at once (one Ray actor per device)."""
     from lutnas.cli.lut_cmd import build_selection, resolve_space
 
-    names = [d for item in devices for d in item.replace(",", " ").split() if d]
+    from lutnas.errors import InputError
+
+    names = list(dict.fromkeys(d for item in (*devices, *more_devices) for d in item.replace(",", " ").split() if d))
+    if not names:
+        raise InputError("name at least one device: lutnas farm build --devices adb:A torch-cpu ...")
     sp = resolve_space(space, values, values_file)
     specs, keys = build_selection(sp, sample, None, seed, modules)
     outs = {d: Path(out_dir) / f"{d.replace(':', '_').replace('/', '_')}.parquet" for d in names}
