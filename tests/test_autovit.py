@@ -219,3 +219,17 @@ def test_tflite_exports_a_hybrid_block():
     key = MBConvKey(32, 48, 48, 1, 1)
     m, ops = measure_target(get_device("tflite-cpu"), key, get_protocol("quick"), ops=True, op_runs=3)
     assert m.median_ms > 0 and {o.type for o in ops} & {"DEPTHWISE_CONV_2D", "CONV_2D"}
+
+
+def test_cli_predict_and_correlate_on_hybrid_tables(param_tables):
+    space, folder = param_tables
+    spec = space.sample(1, 9)[0]
+    res = CliRunner().invoke(cli, ["lut", "predict", str(folder / "removal.parquet"), spec.canonical(), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert [b["key"] for b in data["blocks"]] == [k.canonical() for k, _ in space.module_counts(spec)]
+    assert data["sum_of_blocks_ms"] == pytest.approx(sum(k.params() * c for k, c in space.module_counts(spec)) / 1e4)
+    res = CliRunner().invoke(cli, ["correlate", str(folder / "removal.parquet"), str(folder / "blocks.parquet"),
+                                   "--specs", "sample:20", "--bootstrap", "50", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "params-device (blocks)" in res.output and "params-device (removal)" in res.output

@@ -82,7 +82,7 @@ def lut_breakdown(lut: Any, spec: Any) -> Breakdown:
     """Breakdown predicted from a LUT's category columns: Σ over blocks of cat_ms × count."""
     rows = lut.rows.set_index("key")
     values = {c: 0.0 for c in CATEGORIES}
-    for key, count in spec.blocks():
+    for key, count in lut.parts(spec):
         k = key.canonical()
         if k not in rows.index:
             raise InputError(f"LUT {lut.path} lacks block {k}; cannot break {spec.canonical()} down from it")

@@ -55,6 +55,8 @@ def cost_table(luts: Sequence[Any], specs: Sequence[ViTSpec], measured: Sequence
     names = set(table.columns)
     for lut in luts:
         name = lut.device
+        if name in names or sum(other.device == lut.device for other in luts) > 1:
+            name = f"{lut.device} ({Path(lut.path).stem})" if lut.path else name
         while name in names:
             name = f"{name}'"
         names.add(name)

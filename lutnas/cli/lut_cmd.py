@@ -145,13 +145,13 @@ def predict_cmd(path, spec, batch, as_json) -> None:
     lut = LUT.read(path)
     s = parse_spec(spec)
     pred = lut.predict([s], batch)
-    keys = [k for k, _ in s.blocks()]
-    ms, predicted = lut.lookup_keys(keys, batch)
+    parts = lut.parts(s)
+    ms, predicted = lut.lookup_keys([k for k, _ in parts], batch)
     data = {"spec": s.canonical(), "device": lut.device, "batch": batch, "sum_of_blocks_ms": float(pred.raw_ms[0]),
             "calibrated_ms": float(pred.calibrated_ms[0]), "latency_ms": float(pred.calibrated_ms[0]),
             "calibrated": lut.calibration is not None, "any_predicted": bool(pred.predicted[0]),
             "blocks": [{"key": k.canonical(), "count": c, "ms_each": float(m), "ms_total": float(m) * c,
-                        "source": "regressor" if p else "measured"} for (k, c), m, p in zip(s.blocks(), ms, predicted)]}
+                        "source": "regressor" if p else "measured"} for (k, c), m, p in zip(parts, ms, predicted)]}
 
     def human(d: dict) -> str:
         rows = [[b["key"], b["count"], b["ms_each"], b["ms_total"], b["source"]] for b in d["blocks"]]

@@ -48,6 +48,7 @@ class LUT:
         self._index: dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
         self._regressor: BlockRegressor | None = None
         self._predicted: dict[tuple[str, int], dict[tuple[int, ...], float]] = {}
+        self._space: Any = None
 
     @classmethod
     def read(cls, path: str | Path) -> LUT:
@@ -189,19 +190,23 @@ class LUT:
         a model is the sum of its modules, resolution ignored; see ``AutoViTSpace.module_counts``)."""
         return self.meta.get("granularity", "blocks")
 
+    def parts(self, spec: Any) -> list[tuple[BlockKey, int]]:
+        """``(key, count)`` this table sums for ``spec``: its blocks, or its modules in a module table."""
+        if self.granularity != "modules":
+            return spec.blocks()
+        if self._space is None:
+            self._space = self.space()
+        if self._space is None or not hasattr(self._space, "module_counts"):
+            raise InputError(f"LUT {self.path or ''} is a module table but names no space that maps specs to modules")
+        return self._space.module_counts(spec)
+
     def _predict_per_spec(self, specs: Sequence[Any], batch: int) -> Prediction:
         """Specs of spaces without vectorised columns (AutoViT): blocks gathered per spec, looked up
         in one batch per kind, memoised per spec."""
         memo = self._predicted.setdefault(("spec", batch), {})
         todo = [s for s in dict.fromkeys(specs) if s not in memo]
         if todo:
-            if self.granularity == "modules":
-                space = self.space()
-                if space is None or not hasattr(space, "module_counts"):
-                    raise InputError(f"LUT {self.path or ''} is a module table but names no space that maps specs to modules")
-                parts = [space.module_counts(s) for s in todo]
-            else:
-                parts = [s.blocks() for s in todo]
+            parts = [self.parts(s) for s in todo]
             keys = [k for p in parts for k, _ in p]
             counts = np.array([c for p in parts for _, c in p], float)
             owner = np.repeat(np.arange(len(todo)), [len(p) for p in parts])
