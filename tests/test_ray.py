@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,12 +18,28 @@ from lutnas.spaces import get_space  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    """A local instance declaring two torch-cpu units (two actors) and one ort-cpu unit."""
+def phone(tool_outputs):
+    """A loopback ADB peer (tests/adb_peer.py) standing in for a phone on this host."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from adb_peer import AdbPeer, PeerState, load_logs
+
+    timing, profile = load_logs(tool_outputs)
+    state = PeerState(timing[:1], profile)
+    peer = AdbPeer(state).start()
+    yield peer, state, f"adb:127.0.0.1:{peer.port}"
+    try:
+        peer.stop()
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def local_ray(phone):
+    """A local instance declaring two torch-cpu units (two actors), one ort-cpu unit and the phone."""
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, resources={"torch-cpu": 2, "ort-cpu": 1}, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    ray.init(num_cpus=2, resources={"torch-cpu": 2, "ort-cpu": 1, phone[2]: 1}, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 
@@ -115,3 +132,35 @@ def test_nothing_imports_ray_without_the_executor(tmp_path):
             "assert r.exit_code == 0, r.output; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_phone_that_drops_off_a_farm_keeps_its_rows(local_ray, phone, tmp_path, monkeypatch):
+    """adb:127.0.0.1:PORT on Ray: the phone vanishes mid-build; its actor is retired, the measured
+    row stays in the table, the run ends without a crash and the table can be resumed."""
+    pytest.importorskip("adb_shell")
+    pytest.importorskip("litert_torch")
+    peer, state, device = phone
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"stand-in" * 10)
+    start = len(state.benchmarks)
+
+    def unplug(argv):
+        if len(state.benchmarks) - start == 3:  # block 2's first run (block 1: 2 runs, no op profile)
+            peer.stop()
+            raise ConnectionAbortedError
+
+    state.on_benchmark = unplug
+    space = get_space("vit-mini")
+    specs = space.sample(1, 3)
+    out = tmp_path / "phone.parquet"
+    events = []
+    info = farm_build([device], space, specs, {device: out}, get_protocol("quick"), ops=False,
+                      device_params={"transport": "adb-shell", "benchmark_model": str(binary), "reconnect_s": 1,
+                                     "key_path": str(tmp_path / "adbkey"),
+                                     "invocations": 2},
+                      progress=lambda d, e, i: events.append((e, i)))
+    i = info[device]
+    assert i["actors_lost"] == 1 and not i["complete"] and i["left"] == 2 and i["measured"] == 1
+    lost = [inf for e, inf in events if e == "lost"]
+    assert lost and "did not come back" in lost[0]["error"] and "resume" in lost[0]["error"]
+    assert len(LUT.read(out).rows) == 1

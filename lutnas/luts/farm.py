@@ -6,7 +6,9 @@ which owns the device and measures one block at a time. The driver keeps a queue
 table, hands each idle actor its device's next key, and writes every returned row at once
 (:meth:`BuildPlan.add`), so the Parquet tables are written by one process and stay
 resumable. When an actor or its host dies (phone unplugged, node gone) its in-flight key goes
-back to the queue; when a device has no actor left, its table stops with what it has.
+back to the queue; the same happens when the actor's device fails for good (a phone that
+dropped off and did not come back within its ``reconnect_s``): the actor is retired. When a
+device has no actor left, its table stops with what it has (re-run to resume).
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def _lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
     names = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "WorkerCrashedError", "NodeDiedError",
              "ObjectLostError", "OwnerDiedError")
     return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip() and "Traceback" not in ln and not ln.startswith(" ")]
+    line = lines[-1] if lines else type(exc).__name__
+    return line.split("Error: ", 1)[-1] if line.startswith("lutnas.errors.") else line
 
 
 def farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_paths: dict[str, Path], protocol: Protocol,
@@ -110,13 +118,17 @@ def farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_pat
         device, actor, key = inflight.pop(ref)
         try:
             row, hosts = ray.get(ref)
-        except _lost_errors(ray) as exc:
-            queues[device].insert(0, key)  # nothing of it was written: measure it again elsewhere
+        except (*_lost_errors(ray), DeviceError) as exc:
+            # the actor died, or its device went away (a phone that did not come back): nothing of
+            # this key was written; retire the actor and measure the key elsewhere (or next run)
+            if not isinstance(exc, _lost_errors(ray)):
+                ray.kill(actor)
+            queues[device].insert(0, key)
             actors[device] = [a for a in actors[device] if a is not actor]
             lost[device] += 1
             if progress:
                 progress(device, "lost", {"key": key.canonical(), "actors_left": len(actors[device]),
-                                          "error": str(exc).splitlines()[0][:160]})
+                                          "error": _first_line(exc)})
             dispatch()
             continue
         plans[device].add(row, hosts)
