@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lutnas.categories import LAYERNORM, MLP, MSA_MATMUL, OTHERS
+from lutnas.categories import MLP, MSA_MATMUL, OTHERS
 from lutnas.errors import InputError
 from lutnas.spaces.blocks import BlockKey, block_kind
 from lutnas.spaces.vit import BlockSumCosts

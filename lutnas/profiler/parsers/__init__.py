@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from lutnas.profiler.parsers import ort, tflite, torch_profiler, trtexec
-from lutnas.profiler.parsers.base import ParsedOp, ParseError, ParseResult, read_text
+from lutnas.profiler.parsers.base import ParsedOp, ParseError, ParseResult, load_json, read_text
 
 TOOLS = ("tflite", "trtexec", "trtexec-profile", "trtexec-times", "trex-summary", "ort-profile", "torch-table", "torch-trace")
-
-
-def _json(text: str, source: str) -> Any:
-    return trtexec.load_json(text, source)
 
 
 PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
     "tflite": tflite.parse_tflite,
     "trtexec": trtexec.parse_trtexec,
-    "trtexec-profile": lambda t, s: trtexec.parse_trtexec_profile(_json(t, s), s),
-    "trtexec-times": lambda t, s: trtexec.parse_trtexec_times(_json(t, s), s),
-    "trex-summary": lambda t, s: trtexec.parse_trex_summary(_json(t, s), s),
+    "trtexec-profile": lambda t, s: trtexec.parse_trtexec_profile(load_json(t, s), s),
+    "trtexec-times": lambda t, s: trtexec.parse_trtexec_times(load_json(t, s), s),
+    "trex-summary": lambda t, s: trtexec.parse_trex_summary(load_json(t, s), s),
     "ort-profile": ort.parse_ort_profile,
     "torch-table": torch_profiler.parse_torch_table,
     "torch-trace": torch_profiler.parse_torch_trace_text,

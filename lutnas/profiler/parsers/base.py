@@ -62,6 +62,16 @@ class ParseResult:
         return [op for op in self.ops if not op.classified]
 
 
+def load_json(text: str, source: str = "") -> Any:
+    """``json.loads`` with one :class:`ParseError` line naming the source and position."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"{source or 'input'}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
 def make_op(name: str, op_type: str, avg_ms: float, percent: float | None, count: int,
             category: str | None) -> ParsedOp:
     """A ParsedOp with an unknown category put into Others and marked unclassified."""

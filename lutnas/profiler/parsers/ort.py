@@ -8,14 +8,13 @@ wrap the list as ``{"traceEvents": [...]}``.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from lutnas.profiler.categories import _ONNX_BY_TYPE, categorize_by_name
-from lutnas.profiler.parsers.base import ParseError, ParseResult, make_op, stats_summary
+from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, make_op, stats_summary
 
 
 def looks_like_events(data: Any) -> bool:
@@ -32,11 +31,7 @@ def looks_like(text: str) -> bool:
 
 
 def parse_ort_profile(text: str, source: str = "") -> ParseResult:
-    try:
-        events = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"{source or 'input'}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    return parse_ort_profile_events(events, source)
+    return parse_ort_profile_events(load_json(text, source), source)
 
 
 def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:

@@ -11,13 +11,12 @@ time is attributed to the top-level aten op that launched it: kernel -> runtime 
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from collections import defaultdict
 from typing import Any
 
 from lutnas.profiler.categories import categorize_torch_op
-from lutnas.profiler.parsers.base import ParseError, ParseResult, make_op
+from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, make_op
 
 _TIME = re.compile(r"^([-+\d.eE]+)\s*(ns|us|ms|s)$")
 _SCALE = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -83,11 +82,7 @@ def looks_like_trace(data: Any) -> bool:
 
 
 def parse_torch_trace_text(text: str, source: str = "") -> ParseResult:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"{source or 'input'}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return parse_torch_trace(data, source)
+    return parse_torch_trace(load_json(text, source), source)
 
 
 def parse_torch_trace(data: Any, source: str = "") -> ParseResult:

@@ -14,7 +14,6 @@ The summary is GPU compute time; host latency, enqueue time and H2D/D2H go under
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -349,8 +348,3 @@ def parse_trex_summary(data: Any, source: str = "") -> ParseResult:
     return ParseResult("trex-summary", None, summary, [], source, {k: v for k, v in extra.items() if v is not None})
 
 
-def load_json(text: str, source: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"{source or 'input'}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
