@@ -202,8 +202,9 @@ def test_cli_builds_the_module_table_on_torch_cpu(tmp_path):
     assert (rows["median_ms"].iloc[:2] > 0).all()
 
 
-def test_measures_on_cpu_runners():
-    spec = get_space("autovit-xxs").sample(1, 5)[0]
+@pytest.mark.parametrize("name", SPACES)
+def test_measures_on_cpu_runners(name):
+    spec = get_space(name).sample(1, 5)[0]
     for device in ("torch-cpu", "ort-cpu"):
         res = CliRunner().invoke(cli, ["measure", "--model", spec.canonical(), "--device", device, "--protocol", "quick",
                                        "--json"])
