@@ -100,6 +100,31 @@ def test_blocks_build_and_chain_into_the_model():
         assert sum(p.numel() for p in module.parameters()) == key.params(), key
 
 
+@pytest.mark.parametrize("name", SPACES)
+def test_removal_takes_out_exactly_one_instance_of_the_key(name):
+    """Host minus reduced is one instance of the key itself, at its resolution (not a same-width
+    layer of another stage), for every removable block and module of the space."""
+    from collections import Counter
+
+    def counts(spec):
+        c = Counter()
+        for k, n in spec.blocks():
+            c[k] += n
+        return c
+
+    space = get_space(name)
+    removable = 0
+    for key in space.unique_blocks() + space.module_keys():
+        pair = space.removal_pair(key)
+        if pair is None:
+            continue
+        removable += 1
+        diff = counts(pair[0])
+        diff.subtract(counts(pair[1]))
+        assert {k: v for k, v in diff.items() if v} == {key: 1}, key
+    assert removable > 40
+
+
 def test_seed004_module_table_has_46_modules():
     space = get_space("autovit-xxs")
     keys = space.module_keys()

@@ -559,9 +559,8 @@ class AutoViTSpace:
         base = {f: vals[0] for f, vals in v.items()}
         base["s"] = max(v["s"])
         if isinstance(key, MBConvKey) and key.stride == 1 and key.cin == key.cout:
-            for k in range(3):
-                if self._stage_res("mbconv", key.cout) == self.image // 2 // math.prod(STRIDES[:k + 1]) and \
-                        (key.cout in v[f"w{k + 1}"] or key.cout in SUPERNETS[self.supernet].mb_widths[k]):
+            for k in range(3):  # the MBConv stage that runs at the key's resolution
+                if key.res == self.image // 2 // math.prod(STRIDES[:k + 1]):
                     base[f"w{k + 1}"], base[f"n{k + 1}"] = key.cout, 2
                     return self._pair(base, f"n{k + 1}")
         if isinstance(key, TLayerKey):
