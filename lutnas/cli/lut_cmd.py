@@ -15,7 +15,7 @@ from lutnas.errors import InputError
 from lutnas.luts import LUT, build_lut, sample_specs, validate
 from lutnas.luts.validate import fit_calibration, measure_models, save_calibration, scatter_png
 from lutnas.profiler import get_protocol
-from lutnas.spaces import get_space, load_values_toml, parse_spec, parse_values
+from lutnas.spaces import enumerable, get_space, load_values_toml, parse_spec, parse_values
 
 
 def resolve_space(space: str | None, values: tuple[str, ...] = (), values_file: str | None = None, table: LUT | None = None):
@@ -101,7 +101,7 @@ def build_selection(sp, sample: int | None, specs_file: str | None, seed: int, m
     how = "file" if specs_file else "sample" if sample else "grid"
     if modules:
         return [], None
-    if how == "grid" and sp.size > 200_000:
+    if how == "grid" and not enumerable(sp):
         return [], sp.unique_blocks()
     return sample_specs(sp, how, sample, seed, specs_file), None
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lutnas.devices.adb_transport import AdbConnectionLost, Transport, make_transport, parse_target
-from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
+from lutnas.devices.base import Artifact, Device
 from lutnas.devices.fingerprint import package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import OpRecord
@@ -279,16 +279,12 @@ class AdbDevice(Device):
 
     # -- artifacts ---------------------------------------------------------------------------------
     def prepare(self, module: Any, example: Any) -> Artifact:
-        from lutnas.devices.tflite_cpu import export_tflite
+        from lutnas.devices.tflite_cpu import cached_tflite
 
         self._check()
         if package_version("litert-torch") is None:
             raise DeviceError("exporting blocks for a phone needs litert-torch (pip install 'lutnas[tflite]')")
-        digest = module_digest(module, example, "tflite", package_version("litert-torch"))
-        path = cache_dir("tflite") / f"{digest[:32]}.tflite"
-        if not path.exists():
-            export_tflite(module, example, path)
-        return self._artifact(path, digest)
+        return self._artifact(*cached_tflite(module, example))
 
     def prepare_file(self, path: str | Path) -> Artifact:
         """A user's own ``.tflite`` (or SavedModel folder); pushed under its content hash, so its

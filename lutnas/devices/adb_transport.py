@@ -17,7 +17,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from lutnas.errors import DeviceError, InputError
 
@@ -147,30 +147,26 @@ class AdbShellTransport(Transport):
             self.connect()
         return self._dev
 
-    def shell(self, argv: Sequence[str], timeout_s: float = 600.0) -> tuple[str, int]:
+    def _guarded(self, what: str, call: Callable[[Any], Any]) -> Any:
+        """``call(device)``; any failure drops the connection and becomes :class:`AdbConnectionLost`."""
         dev = self._device()
         try:
-            out = dev.shell(shell_line(argv), timeout_s=timeout_s, read_timeout_s=timeout_s)
+            return call(dev)
         except Exception as exc:
             self._drop()
-            raise AdbConnectionLost(f"adb:{self.target} dropped during `{argv[0]}`: {exc}") from exc
+            raise AdbConnectionLost(f"adb:{self.target} dropped {what}: {exc}") from exc
+
+    def shell(self, argv: Sequence[str], timeout_s: float = 600.0) -> tuple[str, int]:
+        out = self._guarded(f"during `{argv[0]}`",
+                            lambda dev: dev.shell(shell_line(argv), timeout_s=timeout_s, read_timeout_s=timeout_s))
         return split_rc(out)
 
     def push(self, local: Path, remote: str, timeout_s: float = 600.0) -> None:
-        dev = self._device()
-        try:
-            dev.push(str(local), remote, st_mode=0o100755, read_timeout_s=timeout_s)
-        except Exception as exc:
-            self._drop()
-            raise AdbConnectionLost(f"adb:{self.target} dropped while pushing {Path(local).name}: {exc}") from exc
+        self._guarded(f"while pushing {Path(local).name}",
+                      lambda dev: dev.push(str(local), remote, st_mode=0o100755, read_timeout_s=timeout_s))
 
     def stat(self, remote: str) -> tuple[int, int]:
-        dev = self._device()
-        try:
-            mode, size, _ = dev.stat(remote)
-        except Exception as exc:
-            self._drop()
-            raise AdbConnectionLost(f"adb:{self.target} dropped during stat: {exc}") from exc
+        mode, size, _ = self._guarded("during stat", lambda dev: dev.stat(remote))
         return int(mode), int(size)
 
     def _drop(self) -> None:

@@ -107,10 +107,7 @@ class TFLiteCPUDevice(Device):
 
     def prepare(self, module: Any, example: Any) -> Artifact:
         self._check()
-        digest = module_digest(module, example, "tflite", package_version("litert-torch"))
-        path = cache_dir("tflite") / f"{digest[:32]}.tflite"
-        if not path.exists():
-            export_tflite(module, example, path)
+        path, digest = cached_tflite(module, example)
         return self._artifact(path, digest, example.detach().cpu().numpy())
 
     def prepare_file(self, path: str | Path) -> Artifact:
@@ -159,6 +156,16 @@ class TFLiteCPUDevice(Device):
                 records.append(OpRecord(f"{i}:{op_name}:{out_name.split(';')[0][-60:]}", op_name, category,
                                         float(np.median(samples)), 1, classified))
         return records
+
+
+def cached_tflite(module: Any, example: Any) -> tuple[Path, str]:
+    """``(.tflite path, content hash)`` of ``module``: exported with litert-torch once, then read
+    from ``$LUTNAS_CACHE/tflite`` (shared by tflite-cpu and adb:*)."""
+    digest = module_digest(module, example, "tflite", package_version("litert-torch"))
+    path = cache_dir("tflite") / f"{digest[:32]}.tflite"
+    if not path.exists():
+        export_tflite(module, example, path)
+    return path, digest
 
 
 def tflite_file(path: str | Path) -> tuple[Path, str]:

@@ -72,6 +72,7 @@ def farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_pat
     ``on_row(device, rows_done, actors)`` is a test hook called after each written row.
     """
     ray = connect(address, devices)
+    lost_errors = _lost_errors(ray)
     remote_cls = ray.remote(_DeviceWorker)
     actors: dict[str, list[Any]] = {}
     plans: dict[str, BuildPlan] = {}
@@ -118,10 +119,10 @@ def farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_pat
         device, actor, key = inflight.pop(ref)
         try:
             row, hosts = ray.get(ref)
-        except (*_lost_errors(ray), DeviceError) as exc:
+        except (*lost_errors, DeviceError) as exc:
             # the actor died, or its device went away (a phone that did not come back): nothing of
             # this key was written; retire the actor and measure the key elsewhere (or next run)
-            if not isinstance(exc, _lost_errors(ray)):
+            if not isinstance(exc, lost_errors):
                 ray.kill(actor)
             queues[device].insert(0, key)
             actors[device] = [a for a in actors[device] if a is not actor]

@@ -129,8 +129,9 @@ def _write(path: Path, records: list[dict[str, Any]], cache: _Cache) -> None:
 
 def fastest_spec(problem: Problem, name: str | None = None) -> tuple[Any, float]:
     """The lowest-cost spec of the space (for the 'no spec meets the budget' message)."""
-    space = problem.space
-    grid = space.grid() if space.size <= 200_000 else space.sample(5000, 0)
+    from lutnas.spaces import spec_pool
+
+    grid = spec_pool(problem.space)
     cost = problem.cost_of(grid, name)
     i = int(np.argmin(cost))
     return grid[i], float(cost[i])

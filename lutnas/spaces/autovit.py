@@ -458,9 +458,11 @@ class AutoViTSpace:
 
     sample_continuous = sample
 
-    def grid(self, limit: int = 200_000) -> list[AutoViTSpec]:
-        """Every valid spec in the params range (refused above ``limit`` specs: sample instead)."""
-        if self.size > limit:
+    def grid(self) -> list[AutoViTSpec]:
+        """Every valid spec in the params range (refused above ``ENUMERATION_LIMIT`` specs: sample instead)."""
+        from lutnas.spaces.space import enumerable
+
+        if not enumerable(self):
             raise InputError(f"space {self.name!r} has {self.size:,} specs before its params range: too many to enumerate; "
                              f"use --sample N, --modules, or narrow it with --values")
         names = list(self.values)

@@ -241,6 +241,20 @@ from lutnas.spaces.autovit import AutoViTSpace, register_autovit_spaces  # noqa:
 register_autovit_spaces(register_space)
 
 
+#: spaces with more specs than this are sampled, never enumerated (autovit-*: 6.9e8)
+ENUMERATION_LIMIT = 200_000
+
+
+def enumerable(space: Any) -> bool:
+    """Whether ``space.grid()`` is cheap enough to call."""
+    return space.size <= ENUMERATION_LIMIT
+
+
+def spec_pool(space: Any, n: int = 5000, seed: int = 0) -> list[Any]:
+    """Every spec of an enumerable space, else ``n`` sampled ones (for cheapest/fastest scans)."""
+    return space.grid() if enumerable(space) else space.sample(n, seed)
+
+
 def space_from_dict(data: Mapping[str, Any]) -> Any:
     """The space recorded in a table's provenance (ViT or AutoViT)."""
     if data.get("type") == "autovit":

@@ -128,8 +128,6 @@ class ViTSpec(BlockSumCosts):
         ]
 
 
-
-
 def block_macs_by_category(key: BlockKey) -> dict[str, int]:
     """Multiply-adds of one block for batch 1, split into categories."""
     if hasattr(key, "macs_by_category"):  # kinds of other spaces carry their own cost model

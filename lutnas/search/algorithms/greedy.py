@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 
 from lutnas.search.base import Searcher
+from lutnas.spaces.space import spec_pool
 from lutnas.spaces.vit import FACTORS, NAMED_SPECS, ViTSpec, parse_spec
 
 
 def cheapest(problem, cost_name: str) -> ViTSpec:
     """The spec of the space with the lowest search cost (ties: fewest multiply-adds)."""
-    space = problem.space
-    grid = space.grid() if space.size <= 200_000 else space.sample(5000, 0)
+    grid = spec_pool(problem.space)
     cost = problem.costs[cost_name](grid)
     return grid[int(np.lexsort(([s.macs() for s in grid], cost))[0])]
 

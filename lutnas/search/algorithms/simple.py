@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lutnas.search.base import Searcher
+from lutnas.spaces.space import enumerable
 
 
 class Exhaustive(Searcher):
@@ -38,8 +39,7 @@ class RandomSearch(Searcher):
 
     def _propose(self, n: int) -> list[Any]:
         space = self.problem.space
-        large = space.size > 200_000  # too many to enumerate (autovit-*): sample the space instead
-        grid = None if large else space.grid()
+        grid = space.grid() if enumerable(space) else None  # too many to enumerate (autovit-*): sample
         out: list[Any] = []
         for _ in range(self.params["max_tries"]):
             if len(out) >= n or (grid is not None and len(self._seen) >= len(grid)):
