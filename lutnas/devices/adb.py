@@ -284,6 +284,7 @@ class AdbDevice(Device):
         self._check()
         if package_version("litert-torch") is None:
             raise DeviceError("exporting blocks for a phone needs litert-torch (pip install 'lutnas[tflite]')")
+        self.benchmark_binary()  # reach the phone before spending seconds on an export
         return self._artifact(*cached_tflite(module, example))
 
     def prepare_file(self, path: str | Path) -> Artifact:
