@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 
 def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any]:
     """Within ±5 % / ±10 %, MAPE, Kendall τ and Spearman ρ of predictions against measurements."""
+    from scipy import stats  # slow import: only when used
     p, m = np.asarray(predicted_ms, float), np.asarray(measured_ms, float)
     err = (p - m) / m
     tau = stats.kendalltau(p, m).statistic if len(p) > 1 else float("nan")

@@ -8,7 +8,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclasses.dataclass
@@ -35,6 +34,7 @@ def kendall_matrix(table: pd.DataFrame, columns: Sequence[str] | None = None, bo
 
     CI: percentile bootstrap over models (rows resampled with replacement, ``bootstrap`` times).
     """
+    from scipy import stats  # slow import: only when used
     cols = list(columns or table.columns)
     X = table[cols].to_numpy(dtype=float)
     if np.isnan(X).any():
