@@ -62,7 +62,7 @@ def kendall_matrix(table: pd.DataFrame, columns: Sequence[str] | None = None, bo
 
 
 def heatmap_png(matrix: RankMatrix, path: str | Path, title: str = "") -> Path:
-    from lutnas.plots import pyplot, save
+    from lutnas.plots import pyplot, save, set_title
 
     plt = pyplot()
 
@@ -74,6 +74,6 @@ def heatmap_png(matrix: RankMatrix, path: str | Path, title: str = "") -> Path:
             ax.text(j, i, f"{matrix.tau[i, j]:.2f}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(k), matrix.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(k), matrix.columns, fontsize=8)
-    ax.set_title(title or f"Kendall τ-b over {matrix.n} models", fontsize=9)
+    set_title(fig, ax, title or f"Kendall τ-b over {matrix.n} models")
     fig.colorbar(im, ax=ax, fraction=0.046)
     return save(fig, path)

@@ -149,9 +149,10 @@ def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_dev
 @values_opt
 @seed_opt
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for report.md and its figures.")
+@click.option("--html", is_flag=True, help="Also write report.html (a standalone page beside report.md).")
 @json_opt
-def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, as_json) -> None:
+def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, html, as_json) -> None:
     """Write one Markdown page (tables, breakdown, Kendall τ, Pareto front) for the given tables."""
     from lutnas.analysis.report import write_report
     from lutnas.measure import measured_breakdown
@@ -160,6 +161,7 @@ def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, as_
     specs = specs_from_option(resolve_space(None, values, table=tables[0]), specs_opt, seed)
     spec = parse_spec(model)
     measured = [measured_breakdown(get_device(d), spec, get_protocol(protocol)) for d in devices]
-    path = write_report(tables, specs, spec, out, measured)
-    emit({"report": str(path), "files": sorted(str(p) for p in Path(out).glob("*.png"))}, as_json,
+    path = write_report(tables, specs, spec, out, measured, html=html)
+    files = sorted(str(p) for p in Path(out).glob("report*.*") if p != path)
+    emit({"report": str(path), "files": files}, as_json,
          lambda d: f"report: {d['report']}")
