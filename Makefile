@@ -39,8 +39,9 @@ test: install-test
 bench-noise: install
 	$(PY) -m benchmarks.noise
 
+# ARGS passes options through, e.g. make bench-fidelity ARGS="--seed 7 --load"
 bench-fidelity: install-test
-	$(PY) -m benchmarks.fidelity
+	$(PY) -m benchmarks.fidelity $(ARGS)
 	$(PY) -m benchmarks.fidelity_methods
 
 bench-scale: install-test
