@@ -12,6 +12,7 @@ Corrections (calibration, drift) are applied only when supported (:mod:`lutnas.l
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -179,7 +180,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol,
                                           "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
                                           "mape": main["mape"], "noise_ceiling": result.get("noise_ceiling"),
                                           "verdict": result["verdict"]["status"],
-                                          "date": __import__("datetime").date.today().isoformat()})
+                                          "date": datetime.date.today().isoformat()})
     result["worst"] = [{"spec": specs[i].canonical(), "predicted_ms": float(calibrated[i]),
                         "measured_ms": float(measured[i]), "error": float(err[i])} for i in worst]
     result["models"] = [{"spec": s.canonical(), "raw_ms": float(r), "predicted_ms": float(c), "measured_ms": float(m),
