@@ -31,6 +31,7 @@ leave it on the phone as ``/data/local/tmp/benchmark_model``.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import time
@@ -41,7 +42,8 @@ from lutnas.devices.adb_transport import AdbConnectionLost, Transport, make_tran
 from lutnas.devices.base import Artifact, Device
 from lutnas.devices.fingerprint import package_version
 from lutnas.errors import DeviceError, InputError
-from lutnas.profiler.measurement import OpRecord
+from lutnas.profiler.categories import categorize_tflite_op
+from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol
 
 #: getprop keys recorded in the fingerprint (first present wins for the SoC)
@@ -356,7 +358,6 @@ class AdbDevice(Device):
                          "throttled": throttled or None}
 
     def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
-        from lutnas.devices.tflite_cpu import categorize_tflite_op
         from lutnas.profiler.protocol import get_protocol
 
         parsed = self._run_benchmark(artifact, get_protocol("quick"), op_profiling=True, runs=runs)
@@ -365,7 +366,7 @@ class AdbDevice(Device):
         records = []
         for op in parsed.ops:
             category, classified = categorize_tflite_op(op.type, op.name)
-            records.append(OpRecord(op.name, op.type, category, op.avg_ms, op.count, classified))
+            records.append(dataclasses.replace(op, category=category, classified=classified))
         return records
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ category of their neighbours in the optimised graph.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import tempfile
@@ -28,7 +29,7 @@ from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS, categorize_onnx_node
-from lutnas.profiler.measurement import OpRecord
+from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")
@@ -136,8 +137,8 @@ class OrtCPUDevice(Device):
         records = []
         for op in parsed.ops:
             cat, classified = categories.get(op.name, (OTHERS, False))
-            records.append(OpRecord(op.name, op.type, cat, op.avg_ms, op.count, classified=classified))
-        return sorted(records, key=lambda r: -r.total_ms)
+            records.append(dataclasses.replace(op, category=cat, classified=classified))
+        return sorted(records, key=lambda r: -r.avg_ms)
 
 
 # -- export and graph attribution ------------------------------------------------------------------
@@ -203,7 +204,7 @@ def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]
     """
     import onnx
 
-    from lutnas.profiler.categories import _ONNX_BY_TYPE
+    from lutnas.profiler.categories import ONNX_BY_TYPE
 
     graph = onnx.load(str(optimized), load_external_data=False).graph
     names = sorted(scopes, key=len, reverse=True)
@@ -221,8 +222,8 @@ def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]
                                                   or node.name.startswith(n + "_"))), None)
         if origin is not None:
             result[node.name] = (scopes[origin]["category"], True)
-        elif node.op_type in _ONNX_BY_TYPE:
-            result[node.name] = (_ONNX_BY_TYPE[node.op_type], True)
+        elif node.op_type in ONNX_BY_TYPE:
+            result[node.name] = (ONNX_BY_TYPE[node.op_type], True)
     inputs = {n.name: list(n.input) for n in graph.node}
     outputs = {n.name: list(n.output) for n in graph.node}
     for _ in range(3):  # propagate through chains of created nodes (Reshape -> Squeeze -> Transpose)

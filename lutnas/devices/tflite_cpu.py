@@ -31,38 +31,9 @@ import numpy as np
 from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
-from lutnas.profiler.categories import categorize_onnx_node
-from lutnas.profiler.measurement import OpRecord
-from lutnas.profiler.parsers.tflite import categorize_tflite
+from lutnas.profiler.categories import categorize_tflite_op, scopes_of  # noqa: F401  (rules live in the profiler)
+from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol, get_protocol, run_protocol
-
-#: TFLite builtin names -> the ONNX-style op types the scope rule understands
-_AS_ONNX = {"FULLY_CONNECTED": "Gemm", "BATCH_MATMUL": "MatMul", "SOFTMAX": "Softmax", "RESHAPE": "Reshape",
-            "TRANSPOSE": "Transpose", "SQUEEZE": "Squeeze", "EXPAND_DIMS": "Unsqueeze", "SLICE": "Slice",
-            "STRIDED_SLICE": "Slice", "GATHER": "Gather", "SPLIT": "Split", "SPLIT_V": "Split", "UNPACK": "Split",
-            "CONV_2D": "Conv", "GELU": "Gelu", "CONCATENATION": "Concat"}
-
-
-def scopes_of(tensor_name: str) -> list[str]:
-    """Module classes in a litert-torch tensor name, outer to inner (``Attention``, ``Linear``)."""
-    scope = tensor_name.split(";", 1)[0]
-    out = []
-    for part in scope.split("/"):
-        last = part.rsplit(".", 1)[-1]
-        cls = last.split("_", 1)[0]
-        if cls and cls[0].isupper():
-            out.append(cls)
-    return out
-
-
-def categorize_tflite_op(op_name: str, tensor_name: str) -> tuple[str, bool]:
-    """(category, classified) for one operator from its type and its output tensor's scopes."""
-    scopes = scopes_of(tensor_name)
-    if scopes:
-        return categorize_onnx_node(_AS_ONNX.get(op_name, op_name.title()), scopes), True
-    cat = categorize_tflite(op_name, tensor_name)
-    return (cat, True) if cat is not None else ("Others", False)
-
 
 class TFLiteCPUDevice(Device):
     name = "tflite-cpu"
