@@ -75,7 +75,7 @@ def split_invocations(lines: list[str]) -> list[list[str]]:
     """Lines of each ``STARTING!`` invocation (the whole log when it has none)."""
     parts: list[list[str]] = [[]]
     for line in lines:
-        if line.strip() == "STARTING!" and any(x.strip() for x in parts[-1]):
+        if line.strip() == "STARTING!" and any(x.strip() == "STARTING!" for x in parts[-1]):
             parts.append([])
         parts[-1].append(line)
     return parts

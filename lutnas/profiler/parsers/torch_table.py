@@ -83,7 +83,9 @@ def _tables(lines: list[str]) -> list[tuple[list[str], list[tuple[int, int]], li
             i += 1
             continue
         spans = _spans(lines[i])
-        header = _cells(lines[i + 1], spans)
+        header = re.split(r"\s{2,}", lines[i + 1].strip())
+        if len(header) != len(spans):  # a label wider than its column shifts the rest: cut by position
+            header = _cells(lines[i + 1], spans)
         j = i + 2
         if j < len(lines) and _RULE.match(lines[j]):
             j += 1
