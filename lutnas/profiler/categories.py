@@ -143,7 +143,7 @@ def is_delegate(op_type: str) -> bool:
     return bool(op_type) and bool(_DELEGATE.search(op_type))
 
 
-_XNNPACK_OP = re.compile(r"^([A-Za-z][A-Za-z ]*?) \((?:N[A-Z]*|ND|NC)")
+_XNNPACK_OP = re.compile(r"^([A-Za-z][A-Za-z ]*?) \((?:N[A-Z]*|ND|NC)\b")
 _XNNPACK_WORDS: dict[str, str] = {
     "fully connected": MLP, "batch matrix multiply": MSA_MATMUL, "softmax": MSA_SOFTMAX,
     "transpose": MSA_RESHAPE, "copy": MSA_RESHAPE, "slice": MSA_GATHER, "even split": MSA_GATHER,
