@@ -13,7 +13,7 @@ import numpy as np
 from lutnas.errors import InputError
 from lutnas.profiler.records import OpRecord, breakdown_ms, op_record
 
-__all__ = ["ParseError", "ParseResult", "load_json", "make_op", "num", "read_text", "stats_summary"]
+__all__ = ["ParseError", "ParseResult", "finite", "load_json", "make_op", "num", "read_text", "stats_summary"]
 
 #: parsers build their rows through the one record type's constructor helper
 make_op = op_record
@@ -115,3 +115,13 @@ def num(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(text)
     return value
+
+
+def finite(value: object) -> bool:
+    """A JSON number that is a finite float (not a bool, not an integer too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False

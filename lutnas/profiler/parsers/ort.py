@@ -20,7 +20,7 @@ import numpy as np
 
 from lutnas.categories import OTHERS
 from lutnas.profiler.categories import ONNX_BY_TYPE, categorize_by_name, is_delegate
-from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, make_op, stats_summary
+from lutnas.profiler.parsers.base import ParseError, ParseResult, finite, load_json, make_op, stats_summary
 
 _EVENT_LINE = re.compile(r'^\s*(?:\d+\s+)?(\{.*\})\s*,?\s*$')
 
@@ -84,7 +84,7 @@ def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
         events = events.get("traceEvents", [])
     if not isinstance(events, list) or not any(isinstance(e, dict) and e.get("cat") in ("Node", "Session") for e in events):
         raise ParseError(f"{source or 'input'}: not an ONNX Runtime profile (expected a list of Session/Node events)")
-    events = [e for e in events if isinstance(e, dict) and isinstance(e.get("dur", 0), (int, float))]
+    events = [e for e in events if isinstance(e, dict) and finite(e.get("dur", 0))]
     runs = [e.get("dur", 0) / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     durations: dict[str, list[float]] = defaultdict(list)
     types: dict[str, str] = {}

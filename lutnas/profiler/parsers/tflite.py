@@ -138,13 +138,16 @@ def read_invocation(lines: list[str], flavour: str) -> tuple[list[dict[str, Any]
             continue
         m = _LITERT.match(s)
         if m:
-            litert[m.group(1).lower()] = (num(m.group(2)), int(m.group(3)) if m.group(3) else None)
+            try:
+                litert[m.group(1).lower()] = (num(m.group(2)), int(m.group(3)) if m.group(3) else None)
+            except ValueError:
+                pass
             continue
         _footer(s, info)
         mg = re.match(r"^Graph: \[(.{1,300})\]$", s)
         if mg:
             info["graph"] = mg.group(1)
-        mi = re.match(r"^Initialized session in ([\d.]+)\s*(ms|s)\b", s)
+        mi = re.match(r"^Initialized session in (\d+(?:\.\d*)?)\s*(ms|s)\b", s)
         if mi:
             info.setdefault("init_ms", float(mi.group(1)) * (1.0 if mi.group(2) == "ms" else 1e3))
         if s.startswith("ERROR:") and ("failed" in low or "error" in low) or low.startswith("benchmarking failed"):

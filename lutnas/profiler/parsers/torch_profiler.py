@@ -19,7 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from lutnas.profiler.categories import categorize_torch_op
-from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, make_op
+from lutnas.profiler.parsers.base import ParseError, ParseResult, finite, load_json, make_op
 from lutnas.profiler.parsers.torch_table import looks_like_table, parse_torch_table  # noqa: F401
 
 # -- traces ----------------------------------------------------------------------------------------
@@ -138,9 +138,8 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
 
 def _complete(e: Any) -> bool:
     """A complete event ('X') with a numeric start and duration."""
-    return (isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("ts"), (int, float))
-            and isinstance(e.get("dur", 0), (int, float)) and e.get("dur", 0) >= 0
-            and isinstance(e.get("name", ""), str))
+    return (isinstance(e, dict) and e.get("ph") == "X" and finite(e.get("ts")) and finite(e.get("dur", 0))
+            and e.get("dur", 0) >= 0 and isinstance(e.get("name", ""), str))
 
 
 def profiler_steps(events: list[dict], work: list[dict]) -> tuple[list[dict], int]:

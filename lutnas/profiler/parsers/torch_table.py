@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from lutnas.profiler.categories import categorize_torch_op
-from lutnas.profiler.parsers.base import ParseError, ParseResult, make_op
+from lutnas.profiler.parsers.base import ParseError, ParseResult, make_op, num
 from lutnas.profiler.parsers.logprefix import strip_prefix
 
 _TIME = re.compile(r"^([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(ns|us|ms|s)$")
@@ -40,8 +40,8 @@ def ms(cell: str) -> float | None:
     if not m:
         return None
     try:
-        return float(m.group(1)) * _SCALE[m.group(2)]
-    except (OverflowError, ValueError):
+        return num(m.group(1)) * _SCALE[m.group(2)]
+    except ValueError:
         return None
 
 
@@ -136,7 +136,7 @@ def parse_torch_table(text: str, source: str = "") -> ParseResult:
                 pct_value = float(pct) if pct else None
             except ValueError:
                 pct_value = None
-            table_ops.append(make_op(name, name, value, pct_value, int(calls) if calls.isdigit() else 1,
+            table_ops.append(make_op(name, name, value, pct_value, int(calls) if calls.isascii() and calls.isdigit() else 1,
                                      categorize_torch_op(name)))
         if skipped:
             partial.append(f"table {t}: {skipped} rows could not be read")

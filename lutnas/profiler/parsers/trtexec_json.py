@@ -3,6 +3,7 @@ summary NVIDIA's engine explorer (trex) derives from a log. Times in ms as trtex
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -25,7 +26,7 @@ def parse_trtexec_profile(data: Any, source: str = "", node_categories: dict[str
         ops = [make_op(str(d["name"]), "layer", float(d["averageMs"]), _optional(d.get("percentage")), 1,
                        categorize_trt_layer(str(d["name"]), node_categories))
                for d in rows if "name" in d and "averageMs" in d]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParseError(f"{source or 'input'}: --exportProfile JSON with a non-numeric count or averageMs") from None
     summary: dict[str, Any] = {"op_sum_ms": sum(op.avg_ms for op in ops)}
     if count is not None:
@@ -37,9 +38,10 @@ def parse_trtexec_profile(data: Any, source: str = "", node_categories: dict[str
 
 def _optional(value: Any) -> float | None:
     try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
+        out = None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return out if out is not None and math.isfinite(out) else None
 
 
 def looks_like_times_json(data: Any) -> bool:
@@ -64,7 +66,7 @@ def parse_trtexec_times(data: Any, source: str = "") -> ParseResult:
             span = float(data[-1]["endComputeMs"]) - float(data[0]["startComputeMs"])
             if span > 0:
                 summary["throughput_per_s"] = len(data) / (span / 1e3)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise ParseError(f"{source or 'input'}: --exportTimes JSON with a record lacking a numeric computeMs") from None
     return ParseResult("trtexec-times", None, summary, [], source)
 
@@ -93,7 +95,7 @@ def parse_trex_summary(data: Any, source: str = "") -> ParseResult:
             summary[key] = five(perf[label])
     options = data.get("inference_options")
     duration = str(options.get("Duration", "")) if isinstance(options, dict) else ""
-    mw = re.search(r"\+\s*([\d.]+)ms warm up", duration)
+    mw = re.search(r"\+\s*(\d+(?:\.\d*)?)ms warm up", duration)
     if mw:
         summary["warmup_duration_ms"] = float(mw.group(1))
     device = data.get("device_information")
