@@ -281,7 +281,7 @@ class AdbDevice(Device):
 
     # -- artifacts ---------------------------------------------------------------------------------
     def prepare(self, module: Any, example: Any) -> Artifact:
-        from lutnas.devices.tflite_cpu import cached_tflite
+        from lutnas.devices.exporters import cached_tflite
 
         self._check()
         if package_version("litert-torch") is None:
@@ -292,7 +292,7 @@ class AdbDevice(Device):
     def prepare_file(self, path: str | Path) -> Artifact:
         """A user's own ``.tflite`` (or SavedModel folder); pushed under its content hash, so its
         name never reaches the phone's shell."""
-        from lutnas.devices.tflite_cpu import tflite_file
+        from lutnas.devices.exporters import tflite_file
 
         self._check()
         return self._artifact(*tflite_file(path))

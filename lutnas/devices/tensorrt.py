@@ -181,7 +181,7 @@ class TensorRTDevice(Device):
 
     # -- build -------------------------------------------------------------------------------------
     def prepare(self, module: Any, example: Any) -> Artifact:
-        from lutnas.devices.ort_cpu import export_onnx, onnx_node_scopes
+        from lutnas.devices.exporters import export_onnx, onnx_node_scopes
 
         backend = self._backend()
         version = self.trt_version()
