@@ -87,25 +87,43 @@ def stats_summary(values_ms: Iterable[float]) -> dict[str, float]:
             "p99_ms": float(np.percentile(arr, 99)), "count": len(v)}
 
 
+#: the largest tool output read (1 GiB, after gzip): a bigger file is refused, not read to exhaustion
+MAX_BYTES = 1 << 30
+
+
 def read_text(path: str | Path) -> str:
-    """The file's text (gzip unpacked, undecodable bytes replaced); InputError naming the file."""
+    """The file's text (gzip unpacked, undecodable bytes replaced); InputError naming the file.
+
+    Only regular files are read (a FIFO or a device never ends), up to :data:`MAX_BYTES`.
+    """
+    import stat
+
     path = Path(path)
     try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{path}: is a directory, not a tool output")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise InputError(f"{path}: {info.st_size / 2**30:.1f} GiB is larger than a tool output lutnas reads (1 GiB)")
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a tool output") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if data[:2] == b"\x1f\x8b":
         import gzip
+        import io
         import zlib
 
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+                data = fh.read(MAX_BYTES + 1)
         except (OSError, EOFError, zlib.error) as exc:
             raise ParseError(f"{path}: gzip data is corrupt ({exc})") from None
+        if len(data) > MAX_BYTES:
+            raise ParseError(f"{path}: gzip data unpacks to more than 1 GiB")
     return data.decode("utf-8", errors="replace")
 
 

@@ -60,7 +60,8 @@ def decode_version_tag(tag: str) -> str:
 
 def looks_like(text: str) -> bool:
     """trtexec prints '&&&& RUNNING TensorRT.trtexec', '[I]'-tagged statistics, or a profile table."""
-    return ("&&&& " in text and "TensorRT" in text) or "=== Profile (" in text or bool(
+    return ("&&&& " in text and "TensorRT" in text) or "=== Profile (" in text or "=== Performance summary ===" in text \
+        or bool(re.search(r"^[ \t]*GPU Compute Time: min = ", text, re.M)) or bool(
         re.search(r"^[ \t#]*(?:\[[^\]\n]{0,40}\][ \t]*){0,4}\[[IWVE]\][ \t]*(GPU Compute|Latency|Throughput|TensorRT|"
                   r"Host Latency|Average on|=== Performance)", text, re.M))
 
