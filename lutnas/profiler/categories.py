@@ -134,12 +134,13 @@ def empty_breakdown() -> dict[str, float]:
 
 
 # -- delegates and XNNPACK's own operator descriptions -------------------------------------------
-_DELEGATE = re.compile(r"delegate|ExecutionProvider|_TRTKernel_|^(DELEGATE|CUSTOM_DELEGATE)$", re.I)
+_DELEGATE = re.compile(r"delegate|ExecutionProvider|_TRTKernel_|^DISPATCH(_OP)?$", re.I)
 
 
 def is_delegate(op_type: str) -> bool:
     """A node that runs a whole subgraph on an NPU/GPU delegate or ORT execution provider
-    (``TfLiteNnapiDelegate``, ``TfLiteGpuDelegateV2``, ``TensorrtExecutionProvider_TRTKernel_...``)."""
+    (``TfLiteNnapiDelegate``, ``TfLiteGpuDelegateV2``, ``DELEGATE``, LiteRT's NPU ``DISPATCH_OP``,
+    ``TensorrtExecutionProvider_TRTKernel_...``)."""
     return bool(op_type) and bool(_DELEGATE.search(op_type))
 
 
