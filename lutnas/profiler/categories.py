@@ -134,7 +134,7 @@ def empty_breakdown() -> dict[str, float]:
 
 
 # -- delegates and XNNPACK's own operator descriptions -------------------------------------------
-_DELEGATE = re.compile(r"delegate|ExecutionProvider|_TRTKernel_|^DISPATCH(_OP)?$", re.I)
+_DELEGATE = re.compile(r"delegate|ExecutionProvider|TRTKernel_|EP-subgraph|^DISPATCH(_OP)?$", re.I)
 
 
 def is_delegate(op_type: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import statistics
 from collections import defaultdict
 from typing import Any
 
@@ -27,10 +28,14 @@ _CPU_CATS = {"Operator", "cpu_op", "operator"}
 _KERNEL_CATS = {"Kernel", "kernel", "gpu_memcpy", "Memcpy", "gpu_memset", "Memset"}
 _RUNTIME_CATS = {"Runtime", "cuda_runtime", "cuda_driver", "runtime", "hip_runtime", "hip_driver"}
 _DEVICE_ANNOTATION = "gpu_user_annotation"
+_TRACE_CATS = _CPU_CATS | _KERNEL_CATS | _RUNTIME_CATS | {"user_annotation", _DEVICE_ANNOTATION}
 
 
 def looks_like_trace(data: Any) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("traceEvents"), list)
+    """``{"traceEvents": [...]}``, or the bare event array Chrome's trace format also allows."""
+    if isinstance(data, dict):
+        return isinstance(data.get("traceEvents"), list)
+    return isinstance(data, list) and any(isinstance(e, dict) and "ph" in e and e.get("cat") in _TRACE_CATS for e in data)
 
 
 def parse_torch_trace_text(text: str, source: str = "") -> ParseResult:
@@ -40,6 +45,8 @@ def parse_torch_trace_text(text: str, source: str = "") -> ParseResult:
 def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
     if not looks_like_trace(data):
         raise ParseError(f"{source or 'input'}: not a PyTorch/kineto trace (expected an object with 'traceEvents')")
+    if isinstance(data, list):
+        data = {"traceEvents": data}
     events = [e for e in data["traceEvents"] if _complete(e)]
     cpu = [e for e in events if e.get("cat") in _CPU_CATS]
     kernels = [e for e in events if e.get("cat") in _KERNEL_CATS]
@@ -120,7 +127,7 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
     summary: dict[str, Any] = {"op_sum_ms": total / n_steps}
     if steps:
         durs = sorted(e["dur"] / 1e3 for e in steps)
-        summary.update({"count": len(steps), "mean_ms": sum(durs) / len(durs), "median_ms": durs[len(durs) // 2],
+        summary.update({"count": len(steps), "mean_ms": sum(durs) / len(durs), "median_ms": statistics.median(durs),
                         "min_ms": durs[0], "max_ms": durs[-1]})
     if dropped:
         summary["steps_not_counted"] = dropped
