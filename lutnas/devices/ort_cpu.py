@@ -22,12 +22,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lutnas.categories import MLP, MSA_GATHER, MSA_RESHAPE, OTHERS
+from lutnas.categories import OTHERS
 from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.exporters import export_onnx, onnx_node_scopes  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
-from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS
+from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS, categorize_created_node
 from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
 
@@ -182,11 +182,9 @@ def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]
                 continue
             neigh = [producers[i] for i in inputs[node_name] if i in producers]
             neigh += [c for o in outputs[node_name] for c in consumers.get(o, [])]
-            cats = {result[n][0] for n in neigh if n in result}
-            if MLP in cats and ops.get(next((n for n in neigh if result.get(n, ("",))[0] == MLP), ""), "") in ("Gemm", "MatMul", "FusedMatMul"):
-                result[node_name] = (MLP, True)
-            elif cats & {MSA_GATHER, MSA_RESHAPE, "MSA-MatMul", "MSA-Softmax"}:
-                result[node_name] = (MSA_RESHAPE if op in ("Reshape", "Transpose", "Flatten") else MSA_GATHER, True)
+            cat = categorize_created_node(op, [(ops.get(n, ""), result[n][0]) for n in neigh if n in result])
+            if cat is not None:
+                result[node_name] = (cat, True)
     for node_name in ops:
         result.setdefault(node_name, (OTHERS, False))
     return result

@@ -98,6 +98,22 @@ def categorize_onnx_node(op_type: str, scopes: Iterable[str]) -> str:
     return ONNX_BY_TYPE.get(op_type, OTHERS)
 
 
+def categorize_created_node(op_type: str, neighbours: Iterable[tuple[str, str]]) -> str | None:
+    """A data-movement node a runtime created (ORT's ``gemm_input_reshape_token_8``), from its
+    neighbours' ``(op type, category)``: beside a Linear's Gemm/MatMul -> MLP; beside attention ->
+    MSA-Reshape&Transpose (Reshape/Transpose/Flatten) or MSA-Gather (Squeeze/Split/Gather); None
+    when the neighbours say nothing (or the node moves no data)."""
+    if op_type not in DATA_MOVEMENT and op_type not in SPLITS:
+        return None
+    neighbours = list(neighbours)
+    first_mlp = next((t for t, c in neighbours if c == MLP), None)
+    if first_mlp in ("Gemm", "MatMul", "FusedMatMul"):
+        return MLP
+    if {c for _, c in neighbours} & {MSA_GATHER, MSA_RESHAPE, MSA_MATMUL, MSA_SOFTMAX}:
+        return MSA_RESHAPE if op_type in ("Reshape", "Transpose", "Flatten") else MSA_GATHER
+    return None
+
+
 # -- generic names (TFLite ops, TensorRT layers, kernel names) -----------------------------------
 _NAME_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"layer_?norm|layernorm|\bnorm[12]?\b|/norm\d?/|ln_\d", re.I), LAYERNORM),

@@ -174,34 +174,37 @@ def _block_line(s: str, low: str, current: str, blocks: dict[str, dict[str, floa
     return False
 
 
+#: one-line facts outside statistics blocks: (pattern, reader -> values, whether a later line overrides)
+_FACTS: tuple[tuple[re.Pattern[str], Any, bool], ...] = (
+    (re.compile(r"^Throughput:\s*([-+\d.eE]+)\s*qps"), lambda m: {"throughput_per_s": num(m[1])}, True),
+    (re.compile(r"coefficient of variance = ([-+\d.eE]+)%"), lambda m: {"cv": num(m[1]) / 100}, True),
+    (re.compile(r"^Warmup completed (\d+) queries over ([-+\d.eE]+) ms"),
+     lambda m: {"warmup_queries": int(m[1]), "warmup_duration_ms": num(m[2])}, True),
+    (re.compile(r"^Duration:\s*[\d.]+s \(\+ (\d+(?:\.\d*)?)ms warm up\)"), lambda m: {"warmup_duration_ms": num(m[1])}, False),
+    (re.compile(r"^Timing trace has (\d+) queries over"), lambda m: {"count": int(m[1])} if int(m[1]) > 0 else {}, True),
+    (re.compile(r"^Total GPU Compute Time:\s*([-+\d.eE]+)\s*(s|ms)"),
+     lambda m: {"total_gpu_compute_ms": _scaled(m[1], m[2])}, True),
+    (re.compile(r"^Total Host Walltime:\s*([-+\d.eE]+)\s*(s|ms)"),
+     lambda m: {"total_host_walltime_ms": _scaled(m[1], m[2])}, True),
+    (re.compile(r"^Selected Device:\s*(.{1,200})$"), lambda m: {"device": m[1].strip()}, True),
+    (re.compile(r"^Engine built in ([-+\d.eE]+) sec"), lambda m: {"build_ms": num(m[1]) * 1e3}, True),
+    (re.compile(r"^Skipped inference phase"), lambda m: {"build_only": True}, True),
+)
+
+
 def _fact(s: str, run: dict[str, Any], averages: list[tuple[int, float]]) -> None:
-    """One-line facts outside statistics blocks."""
-    patterns = (
-        (r"^Throughput:\s*([-+\d.eE]+)\s*qps", lambda m: run.__setitem__("throughput_per_s", num(m.group(1)))),
-        (r"coefficient of variance = ([-+\d.eE]+)%", lambda m: run.__setitem__("cv", num(m.group(1)) / 100)),
-        (r"^Warmup completed (\d+) queries over ([-+\d.eE]+) ms",
-         lambda m: run.update(warmup_queries=int(m.group(1)), warmup_duration_ms=num(m.group(2)))),
-        (r"^Duration:\s*([\d.]+)s \(\+ ([\d.]+)ms warm up\)",
-         lambda m: run.setdefault("warmup_duration_ms", num(m.group(2)))),
-        (r"^Timing trace has (\d+) queries over ([-+\d.eE]+) s",
-         lambda m: run.__setitem__("count", int(m.group(1))) if int(m.group(1)) > 0 else None),
-        (r"^Total GPU Compute Time:\s*([-+\d.eE]+)\s*(s|ms)",
-         lambda m: run.__setitem__("total_gpu_compute_ms", _scaled(m.group(1), m.group(2)))),
-        (r"^Total Host Walltime:\s*([-+\d.eE]+)\s*(s|ms)",
-         lambda m: run.__setitem__("total_host_walltime_ms", _scaled(m.group(1), m.group(2)))),
-        (r"^Selected Device:\s*(.{1,200})$", lambda m: run.__setitem__("device", m.group(1).strip())),
-        (r"^Engine built in ([-+\d.eE]+) sec", lambda m: run.__setitem__("build_ms", num(m.group(1)) * 1e3)),
-        (r"^Skipped inference phase", lambda m: run.__setitem__("build_only", True)),
-    )
+    """One-line facts outside statistics blocks (unreadable numbers are ignored)."""
     try:
         ma = _AVG_ON.match(s) or _AVG_OVER.match(s)
         if ma:
             averages.append((int(ma.group(1)), num(ma.group(2))))
             return
-        for pattern, action in patterns:
-            m = re.search(pattern, s)
+        for pattern, read, override in _FACTS:
+            m = pattern.search(s)
             if m:
-                action(m)
+                for key, value in read(m).items():
+                    if override or key not in run:
+                        run[key] = value
                 return
     except ValueError:
         return
