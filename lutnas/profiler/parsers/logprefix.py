@@ -24,7 +24,7 @@ _PREFIXES = (
 
 def strip_prefix(line: str) -> str:
     """``line`` without logger prefixes (up to three stacked ones), or unchanged if it has none."""
-    rest = line.lstrip(" ")
+    rest = line.lstrip(" \t")
     stripped = False
     for _ in range(3):
         for pattern in _PREFIXES:
