@@ -112,7 +112,7 @@ def read_tables(lines: list[str]) -> list[StatTable]:
         m = _TITLE.match(lines[i - 1]) if i else None
         title = m.group(1).strip().lower() if m else ""
         header, ends = _header(line)
-        tabbed = "\t" in line
+        tabbed = len(_tab_cells(line)) == len(header)  # else space-aligned (maybe under a tab indent)
         rows, skipped = [], 0
         j = i + 1
         while j < len(lines) and lines[j].strip() and not _TITLE.match(lines[j]) and not is_header(lines[j]):
