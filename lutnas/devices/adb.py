@@ -43,8 +43,8 @@ from lutnas.devices.base import Artifact, Device
 from lutnas.devices.fingerprint import package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.categories import categorize_tflite_op
-from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.records import OpRecord
 
 #: getprop keys recorded in the fingerprint (first present wins for the SoC)
 PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",

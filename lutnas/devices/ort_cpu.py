@@ -28,8 +28,8 @@ from lutnas.devices.exporters import export_onnx, onnx_node_scopes  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS, categorize_created_node
-from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 EXPORTERS = ("torchscript", "dynamo")

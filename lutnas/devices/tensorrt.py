@@ -31,8 +31,8 @@ from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import Measurement
-from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.records import OpRecord
 
 PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("auto", "trtexec", "python")

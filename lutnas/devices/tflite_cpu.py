@@ -31,8 +31,8 @@ from lutnas.devices.exporters import cached_tflite, export_tflite, tflite_file  
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.categories import categorize_tflite_op, scopes_of  # noqa: F401  (rules live in the profiler)
-from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol, get_protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 
 class TFLiteCPUDevice(Device):
     name = "tflite-cpu"

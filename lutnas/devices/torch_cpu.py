@@ -18,8 +18,8 @@ from lutnas.devices.base import Artifact, Device, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import InputError
 from lutnas.profiler.categories import categorize_torch_op
-from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 from lutnas.categories import OTHERS
 
 

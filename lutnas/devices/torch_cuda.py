@@ -30,8 +30,8 @@ from lutnas.devices.base import Artifact, Device, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import Measurement
-from lutnas.profiler.records import OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 
 MODES = ("latency", "throughput")
 
