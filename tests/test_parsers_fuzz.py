@@ -115,3 +115,22 @@ def test_json_shaped_inputs_never_crash(value):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LUTNAS_DEBUG", "1")
         _check(json.dumps(value), "shaped.json")
+
+
+_PROFILE = "=== Profile (3 iterations ) ===\nLayer   Time (ms)   Avg. Time (ms)   Time %\n"
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 100_000, "[a]" * 30_000, "count=1 " * 12_000, "INFO: " * 16_000, "=" * 100_000, "1 " * 50_000,
+    _PROFILE + "ForeignNode[" * 8_000 + " 1 2 3\n", _PROFILE + "a + " * 25_000 + " 1 2 3\n",
+    _PROFILE + "PWN(" * 5_000 + "x" + ")" * 5_000 + " 1 2 3\n", "[" * 50_000 + "]" * 50_000,
+    "Latency: min = " + "min = 1 ms, " * 8_000, "-----  -----\n  Name  Self CPU\n-----  -----\n" + "x " * 50_000,
+])
+def test_adversarial_lines_take_linear_time(text):
+    import time
+
+    start = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LUTNAS_DEBUG", "1")
+        _check(text, "adversarial")
+    assert time.perf_counter() - start < 10

@@ -255,11 +255,26 @@ def categorize_tf_node(op_type: str, name: str) -> str | None:
 
 # -- TensorRT layers (fused names carry the ONNX nodes they were built from) ----------------------
 _TRT_PRIORITY = (MSA_MATMUL, MLP, MSA_SOFTMAX, LAYERNORM, MSA_GATHER, MSA_RESHAPE, OTHERS)
-_FOREIGN = re.compile(r"ForeignNode\[([^\]]*)\]")
-_FOREIGN_WRAPPED = re.compile(r"\{?ForeignNode\[[^\]]*\]\}?")
+def _foreign_nodes(name: str) -> tuple[list[str], str]:
+    """(members of every ``{ForeignNode[first...last]}`` in ``name``, the name without them);
+    a linear scan, so an unclosed bracket costs nothing."""
+    members: list[str] = []
+    rest: list[str] = []
+    pos = 0
+    while True:
+        start = name.find("ForeignNode[", pos)
+        end = name.find("]", start) if start >= 0 else -1
+        if start < 0 or end < 0:
+            rest.append(name[pos:])
+            break
+        members += [p.strip() for p in name[start + len("ForeignNode["):end].split("...") if p.strip()]
+        cut = start - 1 if start > 0 and name[start - 1] == "{" else start
+        rest.append(name[pos:cut])
+        pos = end + 1 + (name[end + 1:end + 2] == "}")
+    return members, "".join(rest)
 
 
-def layer_members(name: str) -> list[str]:
+def layer_members(name: str, depth: int = 0) -> list[str]:
     """Member node names of a (possibly fused) TensorRT layer name.
 
     ``a + b + PWN(c, d)`` -> a, b, c, d; ``{ForeignNode[first...last]}`` -> first, last;
@@ -267,13 +282,10 @@ def layer_members(name: str) -> list[str]:
     """
     if name.startswith("Reformatting CopyNode"):
         return []
-    members: list[str] = []
-    for fn in _FOREIGN.finditer(name):
-        members += [p.strip() for p in fn.group(1).split("...") if p.strip()]
-    rest = _FOREIGN_WRAPPED.sub("", name)
+    members, rest = _foreign_nodes(name)
     for part in _split_top(rest):
-        wrapped = re.match(r"^(?:PWN|PointWise|Myelin)\((.*)\)$", part)
-        members += layer_members(wrapped.group(1)) if wrapped else [part]
+        wrapped = re.match(r"^(?:PWN|PointWise|Myelin)\((.*)\)$", part) if depth < 8 else None
+        members += layer_members(wrapped.group(1), depth + 1) if wrapped else [part]
     return members
 
 
