@@ -185,24 +185,39 @@ def test_every_backend_rule_lives_in_the_profiler():
     assert categorize_by_name("Delegate/Fully Connected (NC, F32) GEMM:1", "Fully Connected (NC, F32) GEMM") == MLP
 
 
+_TB_PLUGIN_EVENTS = [
+    {"ph": "X", "cat": "Operator", "name": "ProfilerStep#1", "pid": 13721, "tid": "123", "ts": 100, "dur": 200,
+     "args": {"Input Dims": [], "External id": 1}},
+    {"ph": "X", "cat": "Operator", "name": "aten::to", "pid": 13721, "tid": "123", "ts": 200, "dur": 60,
+     "args": {"Input Dims": [[2, 8, 5], [], [], [], [], [], [], []], "External id": 2}},
+    {"ph": "X", "cat": "Operator", "name": "ProfilerStep#2", "pid": 13721, "tid": "123", "ts": 350, "dur": 150,
+     "args": {"Input Dims": [], "External id": 3}},
+    {"ph": "X", "cat": "Operator", "name": "aten::mm", "pid": 13721, "tid": "123", "ts": 360, "dur": 50,
+     "args": {"Input Dims": [], "External id": 4}},
+    {"ph": "X", "cat": "Memcpy", "name": "Memcpy HtoD (Pageable -> Device)", "pid": 0, "tid": "stream 7", "ts": 280,
+     "dur": 40, "args": {"stream": 7, "correlation": 334, "external id": 2}},
+    {"ph": "X", "cat": "Runtime", "name": "cudaMemcpyAsync", "pid": 13721, "tid": "123", "ts": 250, "dur": 5,
+     "args": {"correlation": 334, "external id": 2}},
+]
+
+
 def test_kineto_bare_event_array():
     """The event array of pytorch/kineto's tb_plugin test 'test_multiple_profilersteps_no_overlap'
     (a trace without the traceEvents wrapper, 2021 categories, string thread ids)."""
-    events = [
-        {"ph": "X", "cat": "Operator", "name": "ProfilerStep#1", "pid": 13721, "tid": "123", "ts": 100, "dur": 200,
-         "args": {"Input Dims": [], "External id": 1}},
-        {"ph": "X", "cat": "Operator", "name": "aten::to", "pid": 13721, "tid": "123", "ts": 200, "dur": 60,
-         "args": {"Input Dims": [[2, 8, 5], [], [], [], [], [], [], []], "External id": 2}},
-        {"ph": "X", "cat": "Operator", "name": "ProfilerStep#2", "pid": 13721, "tid": "123", "ts": 350, "dur": 150,
-         "args": {"Input Dims": [], "External id": 3}},
-        {"ph": "X", "cat": "Operator", "name": "aten::mm", "pid": 13721, "tid": "123", "ts": 360, "dur": 50,
-         "args": {"Input Dims": [], "External id": 4}},
-        {"ph": "X", "cat": "Memcpy", "name": "Memcpy HtoD (Pageable -> Device)", "pid": 0, "tid": "stream 7", "ts": 280,
-         "dur": 40, "args": {"stream": 7, "correlation": 334, "external id": 2}},
-        {"ph": "X", "cat": "Runtime", "name": "cudaMemcpyAsync", "pid": 13721, "tid": "123", "ts": 250, "dur": 5,
-         "args": {"correlation": 334, "external id": 2}},
-    ]
+    events = _TB_PLUGIN_EVENTS
     r = parse_text(json.dumps(events), source="tb_plugin.json")
     assert r.tool == "torch-trace" and r.extra["steps"] == 2
     assert r.summary["median_ms"] == pytest.approx(0.175)
     assert [(o.name, o.avg_ms) for o in r.ops] == [("aten::to", pytest.approx(0.02))]
+
+
+def test_kineto_unfinished_last_step_with_a_sliver_of_work_is_not_a_step():
+    """Synthesised on the tb_plugin events above: a third step, 3 % as long as the others, holding
+    one small op (what profiling leaves when it stops inside a step)."""
+    base = json.loads(json.dumps(_TB_PLUGIN_EVENTS))
+    base += [{"ph": "X", "cat": "Operator", "name": "ProfilerStep#3", "pid": 13721, "tid": "123", "ts": 600, "dur": 5,
+              "args": {"External id": 5}},
+             {"ph": "X", "cat": "Operator", "name": "aten::empty", "pid": 13721, "tid": "123", "ts": 601, "dur": 1,
+              "args": {"External id": 6}}]
+    r = parse_text(json.dumps(base), source="sliver.json")
+    assert r.extra["steps"] == 2 and r.summary["steps_not_counted"] == 1

@@ -151,7 +151,8 @@ def _complete(e: Any) -> bool:
 
 def profiler_steps(events: list[dict], work: list[dict]) -> tuple[list[dict], int]:
     """(the CPU-side ``ProfilerStep#N`` events that enclose some work, how many others were not
-    counted: device twins, duplicates of a step number, an unfinished step with nothing inside)."""
+    counted: device twins, duplicates of a step number, an unfinished last step — nothing inside,
+    or under a tenth of the other steps' median duration)."""
     named = [e for e in events if e["name"].startswith("ProfilerStep#")]
     cpu_side = [e for e in named if e.get("cat") != _DEVICE_ANNOTATION]
     starts = sorted(e["ts"] for e in work if not e["name"].startswith("ProfilerStep#"))
@@ -163,4 +164,6 @@ def profiler_steps(events: list[dict], work: list[dict]) -> tuple[list[dict], in
         if lo < len(starts) and starts[lo] <= e["ts"] + e.get("dur", 0):
             steps.append(e)
             seen.add(e["name"])
+    if len(steps) > 1 and steps[-1].get("dur", 0) < 0.1 * statistics.median(e.get("dur", 0) for e in steps[:-1]):
+        steps.pop()  # the step left open when profiling stopped: a sliver of the others
     return steps, len(named) - len(steps)
