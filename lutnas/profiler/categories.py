@@ -162,9 +162,11 @@ def is_delegate(op_type: str) -> bool:
 
 _XNNPACK_OP = re.compile(r"^([A-Za-z][A-Za-z ]*?) \((?:N[A-Z]*|ND|NC)\b")
 _XNNPACK_WORDS: dict[str, str] = {
-    "fully connected": MLP, "batch matrix multiply": MSA_MATMUL, "softmax": MSA_SOFTMAX,
-    "transpose": MSA_RESHAPE, "copy": MSA_RESHAPE, "slice": MSA_GATHER, "even split": MSA_GATHER,
-    "mean": LAYERNORM, "convolution": OTHERS, "deconvolution": OTHERS,
+    "fully connected": MLP, "dynamic fully connected": MLP, "batch matrix multiply": MSA_MATMUL,
+    "softmax": MSA_SOFTMAX, "transpose": MSA_RESHAPE, "static transpose": MSA_RESHAPE, "copy": MSA_RESHAPE,
+    "static reshape": MSA_RESHAPE, "static expand dims": MSA_RESHAPE, "slice": MSA_GATHER, "static slice": MSA_GATHER,
+    "even split": MSA_GATHER, "mean": LAYERNORM, "static mean": LAYERNORM, "convolution": OTHERS,
+    "deconvolution": OTHERS,
 }
 
 
@@ -196,7 +198,7 @@ TFLITE_TYPES = {
 
 def categorize_tflite(op_type: str, name: str) -> str | None:
     """Category of a TFLite op row of a log: delegate, builtin type, else its name; None if unknown."""
-    if is_delegate(op_type):
+    if is_delegate(op_type) or op_type.startswith("LiteRT::"):  # LiteRT::Run[Buffer sync]: runtime steps
         return OTHERS
     if op_type.upper() in TFLITE_TYPES:
         return TFLITE_TYPES[op_type.upper()]

@@ -1,6 +1,6 @@
 """Strip what loggers put in front of a tool's own text: ``INFO: `` (TFLite 2.18+), glog headers
 (``I1203 10:00:00.123 1234 file.cc:42] ``, absl's ``I0000 00:00:1712345678.123 1234 file.cc:42] ``,
-TensorFlow's ``2017-12-27 20:42:59.74: I file.cc:443] ``), LiteRT's ``[benchmark_litert_model.h:94] ``
+TensorFlow's ``2017-12-27 20:42:59.74: I file.cc:443] ``), LiteRT's ``[./litert/tools/benchmark_litert_model.h:94] ``
 tag, Android logcat headers (threadtime and brief), a ``# `` comment prefix.
 
 A line without any prefix comes back unchanged (column positions of space-aligned tables stay put).
@@ -17,7 +17,7 @@ _PREFIXES = (
     re.compile(r"[IWEFV]\d{4} \d\d:\d\d:[\d.]{2,30} +\d+ [^\s\]]{1,200}:\d+\] ?"),
     re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d\.\d+ +\d+ +\d+ [VDIWEF] [^:\n]{0,60}: ?"),
     re.compile(r"[VDIWEF]/[^(:\n]{1,60}\( *\d+\): ?"),
-    re.compile(r"\[[\w.\-]{1,100}\.(?:h|cc|cpp|c):\d+\] ?"),
+    re.compile(r"\[[\w.\-/\\]{1,200}\.(?:h|cc|cpp|c):\d+\] ?"),
     re.compile(r"#(?: |$)"),
 )
 

@@ -72,11 +72,22 @@ def stat_line(line: str) -> dict[str, float] | None:
 
 
 def split_invocations(lines: list[str]) -> list[list[str]]:
-    """Lines of each ``STARTING!`` invocation (the whole log when it has none)."""
+    """Lines of each invocation of the tool (the whole log when it ran once): a new one starts at
+    ``STARTING!``, or — once the current one has printed its results (LiteRT's ``BENCHMARK
+    RESULTS`` block or an ``Inference timings`` footer) — at the next ``Running benchmark`` line or
+    results block."""
     parts: list[list[str]] = [[]]
+    started = finished = False
     for line in lines:
-        if line.strip() == "STARTING!" and any(x.strip() == "STARTING!" for x in parts[-1]):
+        s = line.strip()
+        low = s.lower()
+        begins = s == "STARTING!"
+        if (begins and started) or (finished and (begins or low.startswith("running benchmark for")
+                                                  or "benchmark results" in low)):
             parts.append([])
+            started = finished = False
+        started = started or begins
+        finished = finished or "benchmark results" in low or "inference timings in us" in low
         parts[-1].append(line)
     return parts
 
@@ -160,9 +171,12 @@ def read_invocation(lines: list[str], flavour: str) -> tuple[list[dict[str, Any]
 def _merge_litert(runs: list[dict[str, Any]], block: dict[str, tuple[float, int | None]], info: dict[str, Any]) -> None:
     """LiteRT's BENCHMARK RESULTS block (ms) names the warm-up and the timed run."""
     if "model initialization" in block:
-        info["init_ms"] = block["model initialization"][0]
-    if "warmup (first)" in block:
-        info["first_inference_ms"] = block["warmup (first)"][0]
+        info.setdefault("init_ms", block["model initialization"][0])
+    warm = next((r for r in runs if r["name"] == "warm-up run" and "first_ms" in r), None)
+    if warm is not None:
+        info.setdefault("first_inference_ms", warm["first_ms"])  # the same, unrounded
+    elif "warmup (first)" in block:
+        info.setdefault("first_inference_ms", block["warmup (first)"][0])
     for label, name in (("warmup (avg)", "warm-up run"), ("inference (avg)", "timed run")):
         if label not in block:
             continue
@@ -182,8 +196,6 @@ def _merge_litert(runs: list[dict[str, Any]], block: dict[str, tuple[float, int 
             for key, stat in (("inference (min)", "min_ms"), ("inference (max)", "max_ms"), ("inference (std)", "std_ms")):
                 if key in block:
                     run.setdefault(stat, block[key][0])
-        else:
-            info.setdefault("warmup_mean_ms", mean)
 
 
 def summarize(runs: list[dict[str, Any]], info: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
