@@ -161,8 +161,8 @@ def read_invocation(lines: list[str], flavour: str) -> tuple[list[dict[str, Any]
         mi = re.match(r"^Initialized session in (\d+(?:\.\d*)?)\s*(ms|s)\b", s)
         if mi:
             info.setdefault("init_ms", float(mi.group(1)) * (1.0 if mi.group(2) == "ms" else 1e3))
-        if s.startswith("ERROR:") and ("failed" in low or "error" in low) or low.startswith("benchmarking failed"):
-            info.setdefault("error", s.removeprefix("ERROR:").strip())
+        if low.startswith(("benchmarking failed", "failed to")) or "failed to prepare" in low:
+            info.setdefault("error", s)
     if litert:
         _merge_litert(runs, litert, info)
     return runs, info
