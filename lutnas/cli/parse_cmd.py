@@ -41,7 +41,7 @@ def _human(file: str, d: dict) -> str:
 
 
 @click.command("parse")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--tool", type=click.Choice(("auto",) + TOOLS), default="auto", show_default=True)
 @click.option("--strict", is_flag=True, help="Refuse a partial parse (skipped lines, a run cut short) with exit 2.")
 @json_opt
