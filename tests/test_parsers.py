@@ -202,5 +202,7 @@ def test_unparsable_files_give_one_clear_error(tmp_path, tool_outputs):
     assert res.exit_code == 2 and "not valid JSON" in res.stderr
     res = CliRunner().invoke(cli, ["parse", str(tmp_path / "missing.log")])
     assert res.exit_code == 2 and "no such file" in res.stderr
+    res = CliRunner().invoke(cli, ["parse", str(tmp_path)])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "is a directory" in res.stderr
     with pytest.raises(InputError, match="JSON, but not a known tool output"):
         detect_tool('{"a": 1}', "x.json")
