@@ -221,3 +221,15 @@ def test_kineto_unfinished_last_step_with_a_sliver_of_work_is_not_a_step():
               "args": {"External id": 6}}]
     r = parse_text(json.dumps(base), source="sliver.json")
     assert r.extra["steps"] == 2 and r.summary["steps_not_counted"] == 1
+
+
+def test_ort_line_cut_after_its_timing_fields_keeps_the_event():
+    """The real DML event line of microsoft/onnxruntime-genai#2031, cut where a display would cut
+    it: after its op type, before its shapes and thread statistics."""
+    lines = (CORPUS / "ort" / "genai_dml_jsonlines_excerpt.txt").read_text().splitlines()
+    node = lines[2]
+    cut = node[:node.index('"input_type_shape"') + 25]
+    r = parse_text("\n".join([lines[0], lines[1], cut]), source="cut.txt")
+    assert [(o.name, o.type, o.avg_ms) for o in r.ops] == [("/model/attn_mask_reformat/attn_mask_subgraph/Shape", "Shape",
+                                                            pytest.approx(0.069))]
+    assert not r.partial and r.extra["salvaged_lines"] == 1

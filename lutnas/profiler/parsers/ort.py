@@ -57,9 +57,30 @@ def parse_ort_profile(text: str, source: str = "") -> ParseResult:
     return parse_ort_profile_events(data, source)
 
 
+_FIELD = {key: re.compile(rf'"{key}"\s*:\s*"([^"]*)"') for key in ("cat", "name", "op_name")}
+_DUR = re.compile(r'"dur"\s*:\s*(\d+(?:\.\d+)?)\s*[,}]')
+
+
+def _salvage(line: str) -> dict[str, Any] | None:
+    """The timing fields of an event line cut short (pasted at a display's width): category,
+    name, duration and op type, when all of them precede the cut."""
+    found = {key: pattern.search(line) for key, pattern in _FIELD.items()}
+    dur = _DUR.search(line)
+    if not (found["cat"] and found["name"] and dur):
+        return None
+    event: dict[str, Any] = {"cat": found["cat"].group(1), "name": found["name"].group(1), "dur": float(dur.group(1)),
+                             "ph": "X"}
+    if found["op_name"]:
+        event["args"] = {"op_name": found["op_name"].group(1)}
+    elif event["cat"] == "Node":
+        return None
+    return event
+
+
 def parse_ort_lines(text: str, source: str = "") -> ParseResult:
-    """Events pasted one per line (no ``[ ]``); lines that are not a whole event are skipped."""
-    events, skipped = [], 0
+    """Events pasted one per line (no ``[ ]``). A line cut short keeps its event when its
+    category, name, duration (and op type) precede the cut; other lines are skipped (partial)."""
+    events, skipped, salvaged = [], 0, 0
     for line in text.splitlines():
         s = line.strip()
         if not s or s in ("[", "]", "```"):
@@ -69,13 +90,18 @@ def parse_ort_lines(text: str, source: str = "") -> ParseResult:
             event = json.loads(m.group(1)) if m else None
         except (json.JSONDecodeError, RecursionError):
             event = None
+        if not isinstance(event, dict) and '"cat"' in s:
+            event = _salvage(s)
+            salvaged += event is not None
         if isinstance(event, dict):
             events.append(event)
         else:
             skipped += 1
     result = parse_ort_profile_events(events, source)
+    if salvaged:
+        result.extra["salvaged_lines"] = salvaged
     if skipped:
-        result.partial.append(f"{skipped} lines are not whole profile events (cut or not JSON) and were skipped")
+        result.partial.append(f"{skipped} lines are not profile events (cut before their timing, or not JSON) and were skipped")
     return result
 
 
