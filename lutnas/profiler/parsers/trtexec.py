@@ -188,7 +188,7 @@ _FACTS: tuple[tuple[re.Pattern[str], Any, bool], ...] = (
      lambda m: {"total_host_walltime_ms": _scaled(m[1], m[2])}, True),
     (re.compile(r"^Selected Device:\s*(.{1,200})$"), lambda m: {"device": m[1].strip()}, True),
     (re.compile(r"^Engine built in ([-+\d.eE]+) sec"), lambda m: {"build_ms": num(m[1]) * 1e3}, True),
-    (re.compile(r"^Skipped inference phase"), lambda m: {"build_only": True}, True),
+    (re.compile(r"^Skipped inference phase|^Skip inference: Enabled"), lambda m: {"build_only": True}, True),
 )
 
 
