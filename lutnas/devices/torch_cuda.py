@@ -19,6 +19,7 @@ saved kineto traces, :mod:`lutnas.profiler.parsers.torch_profiler`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import tempfile
@@ -28,8 +29,9 @@ from typing import Any, Callable
 from lutnas.devices.base import Artifact, Device, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import DeviceError, InputError
-from lutnas.profiler.measurement import Measurement, OpRecord
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 
 MODES = ("latency", "throughput")
 
@@ -232,4 +234,4 @@ class TorchCUDADevice(Device):
             parsed = parse_torch_trace(json.loads(path.read_text()), str(path))
         steps = parsed.extra.get("steps") or 0
         scale = 1.0 if steps else 1.0 / runs  # per-step times when ProfilerStep events exist
-        return [OpRecord(op.name, op.type, op.category, op.avg_ms * scale, op.count, op.classified) for op in parsed.ops]
+        return [dataclasses.replace(op, avg_ms=op.avg_ms * scale) for op in parsed.ops]
