@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from lutnas.errors import InputError
+from lutnas.luts.table import LUT
+from lutnas.spaces.base import Space, Spec
 from lutnas.spaces.vit import FACTORS, ViTSpec
 
 
-def specs_from_option(space: Any, option: str, seed: int = 0) -> list[ViTSpec]:
+def specs_from_option(space: Space, option: str, seed: int = 0) -> list[Spec]:
     """``grid``, ``sample:N`` or a file of specs (one per line)."""
     from lutnas.spaces.select import sample_specs
 
@@ -27,7 +29,7 @@ def specs_from_option(space: Any, option: str, seed: int = 0) -> list[ViTSpec]:
     return sample_specs(space, "file", path=option)
 
 
-def analytic_columns(specs: Sequence[ViTSpec]) -> pd.DataFrame:
+def analytic_columns(specs: Sequence[Spec]) -> pd.DataFrame:
     return pd.DataFrame({"spec": [s.canonical() for s in specs], "FLOPs": [s.macs() for s in specs],
                          "params": [s.params() for s in specs]})
 
@@ -49,7 +51,7 @@ def read_measured_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def cost_table(luts: Sequence[Any], specs: Sequence[ViTSpec], measured: Sequence[pd.DataFrame] = ()) -> pd.DataFrame:
+def cost_table(luts: Sequence[LUT], specs: Sequence[Spec], measured: Sequence[pd.DataFrame] = ()) -> pd.DataFrame:
     """Rows = models, columns = FLOPs, params, each LUT's predicted latency, each measured cost column."""
     table = analytic_columns(specs) if specs else pd.DataFrame(columns=["spec"])
     names = set(table.columns)
@@ -71,7 +73,7 @@ def cost_table(luts: Sequence[Any], specs: Sequence[ViTSpec], measured: Sequence
     return table.set_index("spec")
 
 
-def _spec(text: str) -> ViTSpec:
-    from lutnas.spaces.vit import parse_spec
+def _spec(text: str) -> Spec:
+    from lutnas.spaces.registry import parse_spec
 
     return parse_spec(text)

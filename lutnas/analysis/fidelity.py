@@ -22,13 +22,11 @@ def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any
 
 def scatter_png(models: list[dict[str, Any]], path: str | Path, title: str) -> Path:
     """Predicted vs measured scatter with the ±5 % band."""
-    from lutnas.plots import pyplot, save
-
-    plt = pyplot()
+    from lutnas.plots import figure, save
 
     m = np.array([x["measured_ms"] for x in models])
     p = np.array([x["predicted_ms"] for x in models])
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    fig, ax = figure((5, 5))
     lo, hi = float(min(m.min(), p.min())) * 0.9, float(max(m.max(), p.max())) * 1.1
     xs = np.linspace(lo, hi, 50)
     ax.plot(xs, xs, "k-", lw=1, label="y = x")

@@ -214,6 +214,7 @@ class TorchCUDADevice(Device):
         import torch
         from torch.profiler import ProfilerActivity, profile
 
+        from lutnas.devices.environment import quiet_kineto
         from lutnas.profiler.parsers.torch_profiler import parse_torch_trace
 
         module, x = artifact.payload, artifact.example
@@ -221,7 +222,7 @@ class TorchCUDADevice(Device):
             for _ in range(3):
                 module(x)
             torch.cuda.synchronize(self._device)
-            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            with quiet_kineto(), profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
                 for _ in range(runs):
                     module(x)
                     torch.cuda.synchronize(self._device)

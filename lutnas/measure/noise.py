@@ -6,8 +6,12 @@ from typing import Any, Sequence
 
 from scipy import stats
 
+from lutnas.devices.base import Device
+from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.base import Spec
 
-def noise_ceiling(device: Any, specs: Sequence[Any], protocol: Any) -> dict[str, Any]:
+
+def noise_ceiling(device: Device, specs: Sequence[Spec], protocol: Protocol) -> dict[str, Any]:
     """Measure every spec twice (two passes, so drift between passes counts) and rank-correlate."""
     from lutnas.measure.validate import measure_models
 

@@ -16,9 +16,10 @@ from lutnas.luts.table import LUT
 from lutnas.measure.build import measure_row
 from lutnas.measure.target import measure_target
 from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.base import Spec
 
 
-def measure_models(device: Device, specs: Sequence[Any], protocol: Protocol, batch: int = 1,
+def measure_models(device: Device, specs: Sequence[Spec], protocol: Protocol, batch: int = 1,
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Median latency (ms) of each full model, measured on ``device``."""
     out = np.zeros(len(specs))
@@ -30,7 +31,7 @@ def measure_models(device: Device, specs: Sequence[Any], protocol: Protocol, bat
     return out
 
 
-def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol, calibrate_specs: Sequence[Any] = (),
+def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol, calibrate_specs: Sequence[Spec] = (),
              batch: int = 1, progress: Callable[[int, int], None] | None = None, drift_rows: int = 5,
              seed: int = 0) -> dict[str, Any]:
     """Measure ``calibrate_specs`` (fit and store a calibration) and ``specs`` (held out), compare.

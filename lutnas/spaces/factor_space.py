@@ -93,6 +93,8 @@ class FactorSpace(Space):
             return None
 
     def contains(self, spec: Spec) -> bool:
+        if not isinstance(spec, self.spec_type):
+            return False
         f = spec.factors()
         return all(f[x] in self.values[x] for x in self.factors)
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lutnas.errors import InputError
+from lutnas.spaces.base import Space, Spec
 
 
-def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Any]:
+def sample_specs(space: Space, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Spec]:
     """The specs a build or validation covers: ``grid``, ``sample`` (n, seed) or a file of specs."""
-    from lutnas.spaces.vit import parse_spec
+    from lutnas.spaces.registry import parse_spec
 
     if how == "grid":
         return space.grid()

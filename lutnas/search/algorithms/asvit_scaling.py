@@ -9,7 +9,8 @@ from scipy.stats import rankdata
 
 from lutnas.search.algorithms.greedy import _budget_of, cheapest
 from lutnas.search.base import Searcher
-from lutnas.spaces.vit import ViTSpec, parse_spec
+from lutnas.spaces.registry import parse_spec
+from lutnas.spaces.vit import ViTSpec
 
 
 class AsViTScaling(Searcher):
