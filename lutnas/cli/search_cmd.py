@@ -11,11 +11,10 @@ from lutnas.cli.options import json_opt, protocol_opt, seed_opt, values_file_opt
 from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import progress_bar
 from lutnas.errors import InputError
-from lutnas.luts import LUT
 from lutnas.search import fastest_spec, get_searcher, run_search, searcher_names
 from lutnas.search.executors import wrap_objective
 from lutnas.search.setup import build_problem
-from lutnas.cli.lut_cmd import resolve_space
+from lutnas.spaces.select import resolve_space
 
 
 class _SearchCommand(click.Command):
@@ -76,6 +75,8 @@ def _kv(items):
 def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, params, space, values, values_file, budget,
                batch, seed, out, verify, protocol, executor, address, workers, as_json) -> None:
     """Search a space for the best spec under latency/params/FLOPs budgets, against saved tables."""
+    from lutnas.luts import LUT  # pandas/pyarrow: not for --help
+
     tables = [LUT.read(p) for p in luts]
     if latency and not tables:
         raise InputError("--latency-ms needs at least one --lut table")

@@ -22,7 +22,6 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
-from lutnas.models import auto_copies, build_block_copies
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.base import MODULE_TABLE, REMOVAL, BlockKey, Space, Spec
@@ -205,6 +204,8 @@ def build_lut(
 def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
                 op_runs: int, method: str) -> dict[str, Any]:
     """Measure one block key and return its LUT row (times per block: per call / copies)."""
+    from lutnas.models import auto_copies, build_block_copies  # torch: only when something is built
+
     n_copies = auto_copies(key) if copies == "auto" else int(copies)
     module, example = build_block_copies(key, n_copies, batch=batch)
     artifact = device.prepare(module, example)

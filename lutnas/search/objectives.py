@@ -55,9 +55,11 @@ def get_objective(name: str, seed: int = 0) -> Callable[[Sequence[Any]], np.ndar
     if name == "params":
         return params_cost
     if name == "asvit":
-        from lutnas.search.asvit import AsViTObjective
+        # torch-based proxies live with the model builders; loaded by name so that a search on a
+        # saved table never imports torch (DESIGN.md layers)
+        from lutnas.plugins import load_class
 
-        return AsViTObjective(seed=seed)
+        return load_class("lutnas.models.proxies:AsViTObjective", object)(seed=seed)
     if name.startswith("table:"):
         return TableObjective(name.split(":", 1)[1])
     if name.startswith("python:"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from lutnas.search.algorithms.greedy import _budget_of, cheapest
 from lutnas.search.base import Searcher
@@ -72,6 +71,8 @@ class AsViTScaling(Searcher):
         if not cands:
             self.done = True
             return
+        from scipy.stats import rankdata  # slow import: only when a step is ranked
+
         objective = self.problem.objective
         if hasattr(objective, "components"):
             le, kappa = objective.components(cands)
