@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import Measurement, OpRecord
 from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.base import BlockKey
 
 if TYPE_CHECKING:
     import torch
@@ -91,7 +92,7 @@ class Device(abc.ABC):
         raise DeviceError(f"device {self.name!r} has no per-operator profiler")
 
     # -- concrete ------------------------------------------------------------------------------------
-    def measure(self, artifact: Artifact, protocol: Protocol, key: Any = None) -> Measurement:
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
         """Time ``artifact`` under ``protocol`` and wrap the samples with their provenance."""
         samples, info = self.time(artifact, protocol)
         return Measurement(key if key is not None else artifact.digest[:12], tuple(samples), protocol,

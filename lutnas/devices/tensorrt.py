@@ -32,6 +32,7 @@ from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import Measurement, OpRecord
 from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.base import BlockKey
 
 PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("auto", "trtexec", "python")
@@ -282,7 +283,7 @@ class TensorRTDevice(Device):
         info["tool"] = "tensorrt-python"
         return samples, info
 
-    def measure(self, artifact: Artifact, protocol: Protocol, key: Any = None) -> Measurement:
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
         m = super().measure(artifact, protocol, key)
         if "warning" in m.metadata.get("timing", {}):
             m.metadata.setdefault("warnings", []).append(m.metadata["timing"]["warning"])

@@ -30,6 +30,7 @@ from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import Measurement, OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.spaces.base import BlockKey
 
 MODES = ("latency", "throughput")
 
@@ -205,7 +206,7 @@ class TorchCUDADevice(Device):
             info["images_per_s"] = batch / (med / 1e3) if med > 0 else None
         return samples, info
 
-    def measure(self, artifact: Artifact, protocol: Protocol, key: Any = None) -> Measurement:
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
         m = super().measure(artifact, protocol, key)
         m.metadata["batch"] = artifact.metadata.get("batch", 1)
         return m

@@ -436,7 +436,7 @@ class AutoViTSpace(Space):
         lo, hi = self.params_range
         return lo * 1e6 <= spec.params() <= hi * 1e6
 
-    def contains(self, spec: Any) -> bool:
+    def contains(self, spec: Spec) -> bool:
         if not isinstance(spec, AutoViTSpec):
             return False
         f = spec.factors()

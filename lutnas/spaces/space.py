@@ -12,7 +12,6 @@ from typing import ClassVar, Mapping
 
 import numpy as np
 
-from lutnas.errors import InputError
 from lutnas.spaces.base import CONTINUOUS, GRID, SCALE_UP, Spec, fmt_number
 from lutnas.spaces.factor_space import FactorSpace
 from lutnas.spaces.vit import FACTORS, NAMED_SPECS, ViTSpec, parse_vit_spec
@@ -111,10 +110,3 @@ def vit_spaces() -> list[ViTSpace]:
             "64 small ViTs (52 unique blocks) for the demo and tests",
         ),
     ]
-
-
-# names earlier releases exported from this module
-from lutnas.spaces.registry import (  # noqa: E402
-    ENUMERATION_LIMIT, enumerable, get_space, list_spaces, register_space, space_from_dict, spec_pool,
-)
-from lutnas.spaces.values import load_values_toml, parse_values  # noqa: E402
