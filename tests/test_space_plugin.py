@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ SPEC = "mixer:depth=2,dim=16,patch=8,image=32"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """An environment whose PYTHONPATH holds the plug-in package, installed like a user would."""
-    pkg = Path(__file__).parent / "space_plugin_pkg"
+    pkg = tmp_path_factory.mktemp("space-src") / "space_plugin_pkg"  # a copy: the build writes beside it
+    shutil.copytree(Path(__file__).parent / "space_plugin_pkg", pkg, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     target = tmp_path_factory.mktemp("space-site")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
                     str(target), str(pkg)], check=True, capture_output=True)
