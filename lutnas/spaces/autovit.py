@@ -32,10 +32,11 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lutnas.categories import MLP, MSA_MATMUL, OTHERS
+from lutnas.categories import MLP, OTHERS
 from lutnas.errors import InputError
 from lutnas.spaces.base import GRID, MODULE_TABLE, REMOVAL, SCALE_UP, BlockKey, Space, Spec
 from lutnas.spaces.blocks import block_kind
+from lutnas.spaces.vit import EncoderKey
 
 PATCH = 2
 HEAD_DIM = 32
@@ -138,16 +139,15 @@ class TLayerKey(BlockKey):
     def tokens(self) -> int:
         return (self.res // self.patch) ** 2
 
+    def layer(self) -> EncoderKey:
+        """The same layer as a ViT encoder over one pixel position's ``tokens``."""
+        return EncoderKey(self.tokens, self.dim, self.heads, self.head_dim, self.mlp_ratio)
+
     def macs_by_category(self) -> dict[str, int]:
-        p, n, dim, inner = self.patch ** 2, self.tokens, self.dim, self.heads * self.head_dim
-        hidden = int(round(self.mlp_ratio * dim))
-        linear = n * dim * 3 * inner + n * inner * dim + 2 * n * dim * hidden
-        return {MLP: p * linear, MSA_MATMUL: p * 2 * self.heads * n * n * self.head_dim}
+        return {cat: self.patch ** 2 * macs for cat, macs in self.layer().macs_by_category().items()}
 
     def params(self) -> int:
-        dim, inner = self.dim, self.heads * self.head_dim
-        hidden = int(round(self.mlp_ratio * dim))
-        return 4 * dim + dim * 3 * inner + 3 * inner + inner * dim + dim + dim * hidden + hidden + hidden * dim + dim
+        return self.layer().params()
 
     def activations(self) -> float:
         return float(self.patch ** 2 * self.tokens * self.dim)
