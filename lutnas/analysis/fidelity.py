@@ -1,5 +1,4 @@
 """How well predictions match measurements: within ±5/±10 %, MAPE, bias, rank correlation, scatter plot."""
-from lutnas.spaces.base import Spec
 
 from __future__ import annotations
 
