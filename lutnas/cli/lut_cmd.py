@@ -126,6 +126,32 @@ def show_cmd(path, as_json) -> None:
     emit(data, as_json, human)
 
 
+@lut_group.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_opt
+def check_cmd(paths, as_json) -> None:
+    """Check tables: each reads, matches the schema, covers its space; rows its self-check finds
+    suspicious (flagged, non-monotone in a factor, far from the kind's cost model). Exit 2 if one fails."""
+    from lutnas.luts.check import check_table
+
+    reports = [check_table(p) for p in paths]
+
+    def human(data: dict) -> str:
+        lines = []
+        for r in data["tables"]:
+            cov = r["coverage"] or {}
+            lines.append(f"{r['path']}: {'ok' if r['ok'] else 'FAILED'} — {r['device']}, space {r['space']}, {r['rows']} rows, "
+                         f"coverage {cov.get('measured', '?')}/{cov.get('space_blocks', '?')}, {r['suspicious']} suspicious "
+                         f"row(s), {r['unexplained_violations']} unexplained monotonicity violation(s)")
+            lines += [f"  problem: {p}" for p in r["problems"]]
+            lines += [f"  {f['key']}: {f['reason']}" for f in r["findings"][:5]]
+        return "\n".join(lines)
+
+    emit({"tables": reports, "ok": all(r["ok"] for r in reports)}, as_json, human)
+    if not all(r["ok"] for r in reports):
+        raise SystemExit(2)
+
+
 @lut_group.command("predict")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.argument("spec")

@@ -79,6 +79,16 @@ class BuildPlan:
             self.meta["removal_hosts"][row["key"]] = hosts
         write_table(self.rows, self.meta, self.out)
 
+    def replace(self, row: dict[str, Any]) -> None:
+        """Put a re-measured row in place of the row with the same key and batch (atomic rewrite)."""
+        for i, old in enumerate(self.rows):
+            if old["key"] == row["key"] and int(old["batch"]) == int(row["batch"]):
+                self.rows[i] = row
+                break
+        else:
+            self.rows.append(row)
+        write_table(self.rows, self.meta, self.out)
+
 
 def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Space,
                specs: Sequence[Spec], out: str | Path, protocol: Protocol, batch: int = 1, copies: int | str = "auto",
@@ -157,6 +167,7 @@ def build_lut(
     stop_after: int | None = None,
     sentinel_every: int = 25,
     pause_s: float = 10.0,
+    recheck: bool = True,
 ) -> dict[str, Any]:
     """Measure every missing block of ``specs`` on ``device`` and append rows to ``out``.
 
@@ -184,6 +195,10 @@ def build_lut(
         this many rows; 0 turns it off. Rows measured while the host ran measurably slower or faster
         than the table's baseline are normalised to it (``host_ratio``); while the host is > 10 %
         slower the build pauses ``pause_s`` and re-checks, and flags rows if it stays slow.
+    recheck : bool, default=True
+        When the table is complete, re-measure flagged rows, rows that contradict a neighbour
+        (monotonicity) and outliers of their kind's cost model (:mod:`lutnas.measure.recheck`);
+        what stays odd is flagged with its reason.
 
     Returns a dict with counts and the output path.
     """
@@ -209,6 +224,11 @@ def build_lut(
                              "flagged": plan.rows[-1]["flagged"], "done": measured, "todo": len(plan.todo)})
     info.update({"measured": measured, "rows": len(plan.rows), "seconds": time.perf_counter() - start,
                  "complete": measured == len(plan.todo)})
+    if recheck and info["complete"] and plan.rows:
+        from lutnas.measure.recheck import recheck_rows
+
+        info["recheck"] = recheck_rows(plan, lambda key: measure_key(device, space, key, plan.settings, models), speed,
+                                       progress)
     if speed is not None:
         info["sentinel"] = speed.sentinel.to_dict()
     if progress:
