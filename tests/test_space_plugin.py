@@ -64,6 +64,8 @@ def test_build_stores_the_plugin_kinds_fields_and_reads_back(env, cpu_table):
     assert sorted(layers["tokens"]) == [4, 16] and (layers["dim"] == 16).all()
     show = json.loads(lutnas(env, "lut", "show", str(cpu_table), "--json").stdout)
     assert show["space"]["name"] == "mixer-tiny" and show["coverage"]["fraction"] == 1.0
+    check = json.loads(lutnas(env, "lut", "check", str(cpu_table), "--json", ok=False).stdout)["tables"][0]
+    assert check["coverage"]["fraction"] == 1.0 and not any("column" in p for p in check["problems"])
 
 
 def test_build_on_onnxruntime(env, tmp_path):
