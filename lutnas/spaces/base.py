@@ -247,8 +247,8 @@ class Space(abc.ABC):
         """Raise :class:`InputError` naming the space when it lacks ``capability`` (needed by ``what``)."""
         if capability not in self.capabilities:
             have = ", ".join(sorted(self.capabilities)) or "none"
-            raise InputError(f"space {self.name!r} does not support {what} (needs capability {capability!r}; "
-                             f"it declares: {have})")
+            raise InputError(f"space {self.name!r} does not support {what}: it lacks the capability {capability!r} "
+                             f"(it declares: {have})")
 
     # -- description ------------------------------------------------------------------------------------
     @property
