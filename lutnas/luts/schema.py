@@ -37,7 +37,8 @@ KEY_FIELDS: tuple[str, ...] = ("image", "patch", "dim", "tokens", "heads", "head
 _HEAD = [("device", pa.string()), ("kind", pa.string()), ("key", pa.string())]
 _TAIL = ([("batch", pa.int64()), ("copies", pa.int64()), ("method", pa.string())]
          + [(c, pa.float64()) for c in STAT_COLUMNS]
-         + [("n", pa.int64()), ("flagged", pa.bool_()), ("flag_reason", pa.string()), ("host_ratio", pa.float64())]
+         + [("n", pa.int64()), ("flagged", pa.bool_()), ("flag_reason", pa.string()), ("host_ratio", pa.float64()),
+            ("uncertainty", pa.float64()), ("measure_s", pa.float64())]
          + [(c, pa.float64()) for c in CATEGORY_COLUMNS]
          + [("protocol", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC"))])
 _FIXED = {name for name, _ in _HEAD + _TAIL}

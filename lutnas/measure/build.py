@@ -74,13 +74,12 @@ class BuildPlan:
     settings: dict[str, Any]
 
     def add(self, row: dict[str, Any], hosts: list[str] | None = None) -> None:
-        self.rows.append(row)
         if hosts:
             self.meta["removal_hosts"][row["key"]] = hosts
-        write_table(self.rows, self.meta, self.out)
+        self.replace(row)
 
     def replace(self, row: dict[str, Any]) -> None:
-        """Put a re-measured row in place of the row with the same key and batch (atomic rewrite)."""
+        """Put ``row`` in place of the row with the same key and batch, or append it (atomic rewrite)."""
         for i, old in enumerate(self.rows):
             if old["key"] == row["key"] and int(old["batch"]) == int(row["batch"]):
                 self.rows[i] = row
@@ -123,7 +122,8 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
         table, old_meta = read_table(out)
         warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method, granularity)
         rows = table.to_pylist()
-    done = {(r["key"], int(r["batch"])) for r in rows}
+    # a transferred (predicted) row is replaced when its block is measured for real
+    done = {(r["key"], int(r["batch"])) for r in rows if r.get("method") != "transferred"}
     todo = [k for k in all_keys if (k.canonical(), batch) not in done]
     meta = {"device": device_label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
             "method": method, "granularity": granularity, "device_params": dict(device_params),
@@ -141,13 +141,18 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
 
 def measure_key(device: Device, space: Space, key: BlockKey, settings: dict[str, Any],
                 models: dict[Spec, Measurement]) -> tuple[dict[str, Any], list[str] | None]:
-    """One row of a build (and the removal hosts, when the removal method applied)."""
+    """One row of a build (and the removal hosts, when the removal method applied); the row's
+    ``measure_s`` is the wall time it took (build, export, timing, profile): its device-seconds."""
+    start = time.perf_counter()
     pair = space.removal_pair(key) if settings["method"] == "removal" else None
     if pair is not None:
         row = removal_row(device, key, pair, settings["protocol"], settings["batch"], models)
-        return row, [pair[0].canonical(), pair[1].canonical()]
-    return measure_row(device, key, settings["protocol"], settings["batch"], settings["copies"], settings["ops"],
-                       settings["op_runs"], "isolated"), None
+        hosts = [pair[0].canonical(), pair[1].canonical()]
+    else:
+        row = measure_row(device, key, settings["protocol"], settings["batch"], settings["copies"], settings["ops"],
+                          settings["op_runs"], "isolated")
+        hosts = None
+    return {**row, "measure_s": time.perf_counter() - start}, hosts
 
 
 def build_lut(
@@ -217,11 +222,12 @@ def build_lut(
         if speed is not None and measured % sentinel_every == 0:
             speed.update(pause_s)
         row, hosts = measure_key(device, space, key, plan.settings, models)
-        plan.add(speed.normalise(row) if speed is not None else row, hosts)
+        row = speed.normalise(row) if speed is not None else row
+        plan.add(row, hosts)
         measured += 1
         if progress:
-            progress("row", {"key": key.canonical(), "median_ms": plan.rows[-1]["median_ms"],
-                             "flagged": plan.rows[-1]["flagged"], "done": measured, "todo": len(plan.todo)})
+            progress("row", {"key": key.canonical(), "median_ms": row["median_ms"], "flagged": row["flagged"],
+                             "done": measured, "todo": len(plan.todo)})
     info.update({"measured": measured, "rows": len(plan.rows), "seconds": time.perf_counter() - start,
                  "complete": measured == len(plan.todo)})
     if recheck and info["complete"] and plan.rows:

@@ -51,5 +51,6 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
             changed = True
     if changed:
         plan.replace(plan.rows[0])  # rewrite the table once with the new flags
-    return {"suspicious": len(findings), "remeasured": len(order), "still_suspicious": len(reasons),
+    return {"suspicious": len(findings), "remeasured": len(order), "remeasured_keys": order,
+            "still_suspicious": len(reasons),
             "findings": [f.to_dict() for f in remaining][:50]}
