@@ -146,6 +146,8 @@ def test_spec_strings_dispatch_on_their_family():
     assert space_from_dict(narrowed.to_dict()).values == narrowed.values
     hybrid = get_space("autovit-xxs")
     assert space_from_dict(hybrid.to_dict()).values == hybrid.values
+    with pytest.raises(InputError, match="family 'mixer' is not known"):
+        parse_spec("mixer:depth=1")
     with pytest.raises(InputError, match="space type 'nope'"):
         space_from_dict({"name": "x", "type": "nope", "values": {}})
 

@@ -14,6 +14,7 @@ default family's (the ViT space's ``d=..,h=..``) or a named spec of any space.
 
 from __future__ import annotations
 
+import re
 import warnings
 from importlib.metadata import entry_points
 from typing import Any, Mapping, Sequence
@@ -130,6 +131,9 @@ def parse_spec(text: str) -> Spec:
     family, sep, _ = text.partition(":")
     if sep and family in fams:
         return fams[family].parse_spec(text)
+    if sep and re.fullmatch(r"[A-Za-z][\w-]*", family):
+        raise InputError(f"spec {text!r}: family {family!r} is not known; known: {', '.join(sorted(fams))} "
+                         f"(a plug-in space's package may not be installed)")
     named = named_specs()
     if text in named:
         return named[text]
