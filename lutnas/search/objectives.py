@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from lutnas.errors import InputError
 from lutnas.search.problem import gflops_cost, params_cost
+from lutnas.spaces.base import Spec
 
 
 class TableObjective:
@@ -28,11 +29,11 @@ class TableObjective:
         self.column = candidates[0]
         self.scores = dict(zip(df["spec"], df[self.column].astype(float)))
 
-    def __call__(self, specs: Sequence[Any]) -> np.ndarray:
+    def __call__(self, specs: Sequence[Spec]) -> np.ndarray:
         return np.array([self.scores.get(s.canonical(), np.nan) for s in specs], float)
 
 
-def python_objective(target: str) -> Callable[[Sequence[Any]], np.ndarray]:
+def python_objective(target: str) -> Callable[[Sequence[Spec]], np.ndarray]:
     """``module:function`` taking a list of specs and returning scores."""
     module, _, attr = target.partition(":")
     if not module or not attr:
@@ -42,13 +43,13 @@ def python_objective(target: str) -> Callable[[Sequence[Any]], np.ndarray]:
     except (ImportError, AttributeError) as exc:
         raise InputError(f"objective python:{target}: {exc}") from None
 
-    def call(specs: Sequence[Any]) -> np.ndarray:
+    def call(specs: Sequence[Spec]) -> np.ndarray:
         return np.asarray(fn(list(specs)), float)
 
     return call
 
 
-def get_objective(name: str, seed: int = 0) -> Callable[[Sequence[Any]], np.ndarray]:
+def get_objective(name: str, seed: int = 0) -> Callable[[Sequence[Spec]], np.ndarray]:
     """An objective by name; one clear error for an unknown one."""
     if name == "flops":
         return gflops_cost

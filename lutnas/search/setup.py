@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from lutnas.errors import InputError
+from lutnas.luts.table import LUT
 from lutnas.search.objectives import get_objective
 from lutnas.search.problem import Constraint, LatencyCost, Problem, gflops_cost, params_cost
+from lutnas.spaces.base import Space
 
 
 def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict[str, float]:
@@ -31,7 +33,7 @@ def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict
     return out
 
 
-def build_problem(space: Any, luts: Sequence[Any], latency: Sequence[str] = (), params_m: float | None = None,
+def build_problem(space: Space, luts: Sequence[LUT], latency: Sequence[str] = (), params_m: float | None = None,
                   gflops: float | None = None, window: float | None = None, objective: str = "flops",
                   seed: int = 0, batch: int = 1) -> Problem:
     costs: dict[str, Any] = {}

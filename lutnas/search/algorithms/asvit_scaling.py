@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from lutnas.errors import InputError
 from lutnas.search.algorithms.greedy import _budget_of, cheapest
 from lutnas.search.base import Searcher
-from lutnas.spaces.vit import ViTSpec, parse_spec
+from lutnas.spaces.registry import parse_spec
+from lutnas.spaces.vit import ViTSpec
 
 
 class AsViTScaling(Searcher):
@@ -27,6 +29,10 @@ class AsViTScaling(Searcher):
                 "max_steps": 50}
 
     def setup_state(self) -> None:
+        space = self.problem.space
+        if not {"d", "e"} <= set(space.factors):
+            raise InputError(f"asvit-scaling grows a ViT's depth d and head dim e; space {space.name!r} has factors "
+                             f"{', '.join(space.factors)}")
         self.cost_name = self.problem.latency_names[0] if self.problem.latency_names else "gflops"
         start = self.params["start"]
         self.current = parse_spec(start) if start else cheapest(self.problem, self.cost_name)

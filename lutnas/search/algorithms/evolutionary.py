@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from lutnas.search.base import Searcher
-from lutnas.spaces.vit import FACTORS, ViTSpec
+from lutnas.spaces.base import Spec
 
 
 class Evolutionary(Searcher):
@@ -30,12 +30,12 @@ class Evolutionary(Searcher):
     def setup_state(self) -> None:
         self.window_relaxed = False
         self.generation = 0
-        self._queue: list[ViTSpec] = []
-        self._evaluated: set[ViTSpec] = set()
+        self._queue: list[Spec] = []
+        self._evaluated: set[Spec] = set()
         self._queue = self._initial(self.params["population"])
 
     # feasibility under the problem's constraints plus the window below the latency budget
-    def _ok(self, specs: list[ViTSpec]) -> np.ndarray:
+    def _ok(self, specs: list[Spec]) -> np.ndarray:
         if not specs:
             return np.zeros(0, bool)
         costs, ok, _ = self.problem.evaluate_costs(specs)
@@ -46,9 +46,9 @@ class Evolutionary(Searcher):
                     ok &= costs[c.cost] >= w * c.upper
         return ok
 
-    def _initial(self, n: int) -> list[ViTSpec]:
+    def _initial(self, n: int) -> list[Spec]:
         space = self.problem.space
-        out: list[ViTSpec] = []
+        out: list[Spec] = []
         for _ in range(self.params["max_tries"]):
             cands = [s for s in space.sample(min(space.size, 4 * n), self.rng) if s not in out]
             out += [s for s, ok in zip(cands, self._ok(cands)) if ok]
@@ -62,9 +62,9 @@ class Evolutionary(Searcher):
             return self._initial(n)
         return list(dict.fromkeys(out))[:n]
 
-    def _children(self, parents: list[ViTSpec], n: int) -> list[ViTSpec]:
+    def _children(self, parents: list[Spec], n: int) -> list[Spec]:
         space = self.problem.space
-        out: list[ViTSpec] = []
+        out: list[Spec] = []
         for _ in range(self.params["max_tries"]):
             cands = []
             for i in range(2 * n):
@@ -79,7 +79,7 @@ class Evolutionary(Searcher):
                 break
         return out[:n]
 
-    def _mutate(self, spec: ViTSpec) -> ViTSpec:
+    def _mutate(self, spec: Spec) -> Spec:
         return self.problem.space.mutate(spec, self.rng, self.params["mutation_prob"])
 
     def _propose(self, n: int) -> list[Any]:
@@ -118,7 +118,7 @@ class CoarseToFine(Evolutionary):
         return {"population": 50, "iterations": 20, "parents": 10, "children": 50, "depth_prob": 0.2,
                 "block_prob": 0.4, "coarse_samples": 1000, "window": 0.0, "max_tries": 100, "mutation_prob": 0.4}
 
-    def _initial(self, n: int) -> list[ViTSpec]:
+    def _initial(self, n: int) -> list[Spec]:
         space = self.problem.space
         cands = list(dict.fromkeys(space.sample(min(space.size, self.params["coarse_samples"]), self.rng)))
         ok = self._ok(cands)
@@ -129,17 +129,6 @@ class CoarseToFine(Evolutionary):
         order = np.argsort(-lat)  # the most promising use the budget most fully
         return [feasible[i] for i in order[:n]]
 
-    def _mutate(self, spec: ViTSpec) -> ViTSpec:
-        space = self.problem.space
-        if not isinstance(spec, ViTSpec):  # the space knows its depth factors (AutoViT: stages, depths)
-            return space.mutate(spec, self.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])
-        vals = spec.factors()
-        for _ in range(20):
-            vals = spec.factors()
-            for f in FACTORS:
-                prob = self.params["depth_prob"] if f == "d" else self.params["block_prob"]
-                if self.rng.random() < prob:
-                    vals[f] = space.values[f][int(self.rng.integers(len(space.values[f])))]
-            if vals["I"] % vals["p"] == 0 and vals != spec.factors():
-                return ViTSpec(**vals)
-        return spec
+    def _mutate(self, spec: Spec) -> Spec:
+        """The space's mutation, its depth factors with probability ``depth_prob``."""
+        return self.problem.space.mutate(spec, self.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])

@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 
 from lutnas.search.base import Searcher
-from lutnas.spaces.space import spec_pool
-from lutnas.spaces.vit import FACTORS, NAMED_SPECS, ViTSpec, parse_spec
+from lutnas.spaces.base import Spec
+from lutnas.spaces.registry import parse_spec, spec_pool
 
 
-def cheapest(problem, cost_name: str) -> ViTSpec:
+def cheapest(problem, cost_name: str) -> Spec:
     """The spec of the space with the lowest search cost (ties: fewest multiply-adds)."""
     grid = spec_pool(problem.space)
     cost = problem.costs[cost_name](grid)
@@ -46,8 +46,8 @@ class Greedy(Searcher):
     def setup_state(self) -> None:
         p, space = self.params, self.problem.space
         self.cost_name = self.problem.latency_names[0] if self.problem.latency_names else "gflops"
-        start = parse_spec(p["start"]) if p["start"] else NAMED_SPECS["seed-start"]
-        if not space.contains(start):
+        start = parse_spec(p["start"]) if p["start"] else space.named_specs.get("seed-start")
+        if start is None or not space.contains(start):
             start = cheapest(self.problem, self.cost_name)
         self.current = start
         c0 = float(self.problem.costs[self.cost_name]([start])[0])
@@ -69,14 +69,14 @@ class Greedy(Searcher):
         self.budget = budget
         self.step = 0
         self.path: list[dict[str, Any]] = [{"step": 0, "spec": start, "cost": c0, "target": None}]
-        self._pending: list[ViTSpec] | None = None
+        self._pending: list[Spec] | None = None
         self.start = start
 
-    def scaled(self, spec: ViTSpec, target: float) -> list[ViTSpec]:
+    def scaled(self, spec: Spec, target: float) -> list[Spec]:
         """The six A_SF of Algorithm 1 (factors that cannot grow are skipped)."""
         cost = self.problem.costs[self.cost_name]
         out = []
-        for f in getattr(self.problem.space, "factors", FACTORS):
+        for f in self.problem.space.factors:
             ladder = self.problem.space.scale_up(spec, f)
             if not ladder:
                 continue
@@ -134,7 +134,7 @@ class RandomPermutation(Greedy):
     def setup_state(self) -> None:
         super().setup_state()
         self._phase = "greedy"
-        self._queue: list[ViTSpec] = []
+        self._queue: list[Spec] = []
 
     def _propose(self, n: int) -> list[Any]:
         if self._phase == "greedy":
@@ -153,12 +153,12 @@ class RandomPermutation(Greedy):
             if self.done:
                 self.done = False
 
-    def _permutations(self) -> list[ViTSpec]:
+    def _permutations(self) -> list[Spec]:
         cost = self.problem.costs[self.cost_name]
-        out: list[ViTSpec] = []
+        out: list[Spec] = []
         for entry in self.path[1:]:
             base, target = entry["spec"], entry["target"]
-            found: list[ViTSpec] = []
+            found: list[Spec] = []
             tries = 0
             while len(found) < self.params["permutations"] and tries < self.params["max_tries"]:
                 batch = [self._perturb(base) for _ in range(64)]
@@ -174,18 +174,6 @@ class RandomPermutation(Greedy):
             out += found[: self.params["permutations"]]
         return list(dict.fromkeys(out))
 
-    def _perturb(self, spec: ViTSpec) -> ViTSpec | None:
-        if not isinstance(spec, ViTSpec):  # spaces without continuous factors: a random on-grid move
-            return self.problem.space.mutate(spec, self.rng, 0.5)
-        s = self.params["spread"]
-        f = np.exp(self.rng.uniform(-np.log(s), np.log(s), size=6))
-        d = max(1, int(round(spec.d * f[0])))
-        h = max(1, int(round(spec.h * f[1])))
-        e = max(8, int(round(spec.e * f[2])))
-        r = max(0.5, round(spec.r * f[3] * 4) / 4)
-        p = max(4, int(round(spec.p * f[5])))
-        image = max(p, int(round(spec.I * f[4] / p)) * p)
-        try:
-            return ViTSpec(d, h, e, r, image, p)
-        except Exception:
-            return None
+    def _perturb(self, spec: Spec) -> Spec | None:
+        """Off-grid in a ``continuous`` space, else a random on-grid move (``Space.perturb``)."""
+        return self.problem.space.perturb(spec, self.rng, self.params["spread"])

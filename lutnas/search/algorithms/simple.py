@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lutnas.search.base import Searcher
-from lutnas.spaces.space import enumerable
+from lutnas.spaces.registry import enumerable
 
 
 class Exhaustive(Searcher):
