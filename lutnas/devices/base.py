@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import convert_params, validate_params
 from lutnas.profiler.measurement import Measurement, OpRecord
 from lutnas.profiler.protocol import Protocol
 
@@ -51,11 +52,16 @@ class Device(abc.ABC):
     #: parameter names the constructor accepts, with defaults (recorded in every table)
     defaults: ClassVar[dict[str, Any]] = {}
 
+    #: declared types and ranges of options (:mod:`lutnas.params`), checked at construction
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - set(self.defaults)
         if unknown:
             allowed = ", ".join(sorted(self.defaults)) or "none"
             raise InputError(f"device {self.name!r} has no option(s) {', '.join(sorted(unknown))}; options: {allowed}")
+        params = convert_params(self._parameter_constraints, params)
+        validate_params(type(self).__name__, self._parameter_constraints, params)
         self.params: dict[str, Any] = {**self.defaults, **params}
 
     def __repr__(self) -> str:

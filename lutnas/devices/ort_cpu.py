@@ -15,6 +15,7 @@ category of their neighbours in the optimised graph.
 
 from __future__ import annotations
 
+from numbers import Integral
 import ast
 import json
 import os
@@ -27,6 +28,7 @@ from lutnas.categories import MLP, MSA_GATHER, MSA_RESHAPE, OTHERS
 from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import Interval
 from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS, categorize_onnx_node
 from lutnas.profiler.measurement import OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
@@ -40,6 +42,7 @@ class OrtCPUDevice(Device):
     description = "ONNX Runtime CPU execution provider (torch.onnx export; ORT profiler for per-op records)"
     supports_op_profile = True
     defaults = {"threads": 1, "opt": "all", "exporter": "torchscript", "opset": 17}
+    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "opset": [Interval(Integral, 7, 99)]}
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:

@@ -18,6 +18,7 @@ RESHAPE/TRANSPOSE/SLICE under the Attention scope. Tensors without scopes fall b
 
 from __future__ import annotations
 
+from numbers import Integral
 import contextlib
 import copy
 import os
@@ -31,6 +32,7 @@ import numpy as np
 from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import Interval
 from lutnas.profiler.categories import categorize_onnx_node
 from lutnas.profiler.measurement import OpRecord
 from lutnas.profiler.parsers.tflite import categorize_tflite
@@ -69,6 +71,7 @@ class TFLiteCPUDevice(Device):
     description = "LiteRT/TFLite on this CPU (litert-torch export; single-op sub-models for per-op records)"
     supports_op_profile = True
     defaults = {"threads": 1, "xnnpack": True}
+    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "xnnpack": [bool]}
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:

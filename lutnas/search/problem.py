@@ -89,6 +89,8 @@ class Problem:
     objective : callable(specs) -> array of scores, higher is better
     """
 
+    objective_name: str | None = None  # the name the objective was chosen by (search histories record it)
+
     def __init__(self, space: Any, costs: dict[str, CostFn], constraints: Sequence[Constraint], objective: Any) -> None:
         unknown = [c.cost for c in constraints if c.cost not in costs]
         if unknown:

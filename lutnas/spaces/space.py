@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from lutnas.errors import InputError
+from lutnas.registry import Registry
 from lutnas.spaces.blocks import BlockKey
 from lutnas.spaces.vit import FACTORS, ViTSpec
 
@@ -212,14 +213,15 @@ def _num(v: float) -> str:
 
 
 # -- registry ----------------------------------------------------------------------------------
-_SPACES: dict[str, ViTSpace] = {}
+#: every space: built-ins (registered below) and the entry-point group ``lutnas.spaces``
+_SPACES: Registry[Any] = Registry("space", "lutnas.spaces")
 
 
 def register_space(space: ViTSpace) -> ViTSpace:
     """Register a named space; refuses a duplicate name."""
     if space.name in _SPACES:
-        raise ValueError(f"space {space.name!r} is already registered")
-    _SPACES[space.name] = space
+        raise InputError(f"space {space.name!r} is already registered")
+    _SPACES.register(space.name, space)
     return space
 
 
@@ -263,14 +265,12 @@ def space_from_dict(data: Mapping[str, Any]) -> Any:
 
 
 def list_spaces() -> dict[str, ViTSpace]:
-    return dict(_SPACES)
+    return {name: space for name, space in _SPACES.items().items() if not isinstance(space, Exception)}
 
 
 def get_space(name: str, values: Mapping[str, Sequence[float]] | None = None) -> ViTSpace:
     """A registered space by name, optionally narrowed by ``values``."""
-    if name not in _SPACES:
-        raise InputError(f"space {name!r} is not known; available: {', '.join(sorted(_SPACES))}")
-    return _SPACES[name].narrow(values or {})
+    return _SPACES.get(name).narrow(values or {})
 
 
 def parse_values(options: Iterable[str]) -> dict[str, list[float]]:

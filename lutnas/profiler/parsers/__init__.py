@@ -12,11 +12,13 @@ from typing import Callable
 
 from lutnas.profiler.parsers import ort, tflite, torch_profiler, trtexec
 from lutnas.profiler.parsers.base import ParsedOp, ParseError, ParseResult, load_json, read_text
+from lutnas.registry import Registry
 
 TOOLS = ("tflite", "trtexec", "trtexec-profile", "trtexec-times", "trex-summary", "ort-profile", "torch-table", "torch-trace")
 
 
-PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
+#: every parser: built-ins and the entry-point group ``lutnas.parsers`` (``parse(text, source) -> ParseResult``)
+PARSERS: Registry[Callable[[str, str], ParseResult]] = Registry("tool", "lutnas.parsers", {
     "tflite": tflite.parse_tflite,
     "trtexec": trtexec.parse_trtexec,
     "trtexec-profile": lambda t, s: trtexec.parse_trtexec_profile(load_json(t, s), s),
@@ -25,7 +27,7 @@ PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
     "ort-profile": ort.parse_ort_profile,
     "torch-table": torch_profiler.parse_torch_table,
     "torch-trace": torch_profiler.parse_torch_trace_text,
-}
+})
 
 
 def detect_tool(text: str, source: str = "") -> str:
@@ -63,10 +65,10 @@ def parse_text(text: str, tool: str = "auto", source: str = "") -> ParseResult:
     if tool == "auto":
         tool = detect_tool(text, source)
     if tool not in PARSERS:
-        raise ParseError(f"tool {tool!r} is not known; choose from auto, {', '.join(TOOLS)}")
+        raise ParseError(f"tool {tool!r} is not known; choose from auto, {', '.join(PARSERS.names())}")
     if not text.strip():
         raise ParseError(f"{source or 'input'}: file is empty")
-    return PARSERS[tool](text, source)
+    return PARSERS.get(tool)(text, source)
 
 
 def parse_file(path: str | Path, tool: str = "auto") -> ParseResult:
