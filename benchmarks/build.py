@@ -19,8 +19,8 @@ import numpy as np
 
 from benchmarks._common import header, parser, table
 from lutnas.devices import get_device
-from lutnas.luts import build_lut
-from lutnas.luts.validate import measure_models
+from lutnas.measure import build_lut
+from lutnas.measure.validate import measure_models
 from lutnas.models import auto_copies
 from lutnas.profiler import get_protocol
 from lutnas.spaces import block_macs_by_category, get_space

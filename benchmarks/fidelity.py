@@ -13,7 +13,8 @@ from pathlib import Path
 
 from benchmarks._common import header, parser, table
 from lutnas.devices import get_device
-from lutnas.luts import LUT, build_lut, validate
+from lutnas.luts import LUT
+from lutnas.measure import build_lut, validate
 from lutnas.profiler import get_protocol
 from lutnas.spaces import get_space
 

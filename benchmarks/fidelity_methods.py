@@ -20,8 +20,9 @@ import numpy as np
 
 from benchmarks._common import header, parser, table
 from lutnas.devices import get_device
-from lutnas.luts import LUT, build_lut
-from lutnas.luts.validate import fidelity, fit_calibration, measure_models
+from lutnas.analysis.fidelity import fidelity
+from lutnas.luts import LUT, fit_calibration
+from lutnas.measure import build_lut, measure_models
 from lutnas.profiler import get_protocol
 from lutnas.spaces import get_space
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from benchmarks._common import header, parser, table
 from lutnas.devices import get_device, list_devices
-from lutnas.devices.measure import measurement_summary, measure_target
-from lutnas.luts import LUT, build_lut, validate
+from lutnas.measure.target import measurement_summary, measure_target
+from lutnas.luts import LUT
+from lutnas.measure import build_lut, validate
 from lutnas.profiler import get_protocol
 from lutnas.spaces import get_space, parse_spec
 

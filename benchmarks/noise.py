@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from benchmarks._common import header, parser, table
 from lutnas.devices import get_device
-from lutnas.devices.measure import measure_target
+from lutnas.measure.target import measure_target
 from lutnas.profiler import get_protocol
 from lutnas.spaces import parse_spec
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from benchmarks._common import header, parser, table
 from lutnas.devices import get_device
-from lutnas.luts import LUT, build_lut
+from lutnas.luts import LUT
+from lutnas.measure import build_lut
 from lutnas.profiler import get_protocol
 from lutnas.search import get_searcher, run_search
 from lutnas.search.setup import build_problem

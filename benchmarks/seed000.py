@@ -17,14 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import parser
-from lutnas.analysis import cosine_distances, flops_breakdown, kendall_matrix, measured_breakdown
+from lutnas.analysis import cosine_distances, flops_breakdown, kendall_matrix
+from lutnas.measure import measured_breakdown
 from lutnas.analysis.breakdown import Breakdown
 from lutnas.analysis.correlate import cost_table
-from lutnas.analysis.noise import noise_ceiling
+from lutnas.measure.noise import noise_ceiling
 from lutnas.categories import CATEGORIES
 from lutnas.devices import get_device
 from lutnas.devices.fingerprint import cpu_model
-from lutnas.luts import LUT, build_lut
+from lutnas.luts import LUT
+from lutnas.measure import build_lut
 from lutnas.profiler import get_protocol
 from lutnas.spaces import get_space, parse_spec
 

@@ -91,7 +91,7 @@ def test_cli_breakdown_and_correlate(tmp_path, tool_outputs):
 
 def test_report_writes_markdown_and_figures(tmp_path):
     from lutnas.devices import get_device
-    from lutnas.luts import build_lut
+    from lutnas.measure import build_lut
     from lutnas.profiler import get_protocol
     from lutnas.spaces import get_space
 

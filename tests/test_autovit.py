@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from lutnas.cli.main import cli
 from lutnas.devices.base import Artifact, Device
 from lutnas.errors import InputError
-from lutnas.luts import LUT, build_lut
+from lutnas.luts import LUT
+from lutnas.measure import build_lut
 from lutnas.models import build_block, build_model, model_input
 from lutnas.profiler import get_protocol
 from lutnas.spaces import AutoViTSpace, AutoViTSpec, get_space, parse_spec
@@ -240,7 +241,7 @@ def test_measures_on_cpu_runners(name):
 def test_tflite_exports_a_hybrid_block():
     pytest.importorskip("litert_torch")
     from lutnas.devices import get_device
-    from lutnas.devices.measure import measure_target
+    from lutnas.measure.target import measure_target
 
     key = MBConvKey(32, 48, 48, 1, 1)
     m, ops = measure_target(get_device("tflite-cpu"), key, get_protocol("quick"), ops=True, op_runs=3)

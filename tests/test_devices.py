@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from lutnas.categories import CATEGORIES
 from lutnas.cli.main import cli
 from lutnas.devices import get_device, list_devices
-from lutnas.devices.measure import breakdown_ms, measure_target
+from lutnas.measure.target import breakdown_ms, measure_target
 from lutnas.errors import InputError
 from lutnas.profiler import get_protocol
 from lutnas.spaces import EncoderKey, HeadKey, PatchEmbedKey, parse_spec
@@ -48,7 +48,7 @@ def test_deit_tiny_per_op_records_sum_to_measured_latency(device):
     bracketed by two timings (before and after) and compared with their mean; a neighbour's burst
     can still spoil one attempt, so up to three are made.
     """
-    from lutnas.devices.measure import prepare_target
+    from lutnas.measure.target import prepare_target
 
     dev = get_device(device)
     artifact = prepare_target(dev, parse_spec("deit-tiny"))

@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from lutnas.cli.main import cli
 from lutnas.devices import get_device
 from lutnas.errors import InputError
-from lutnas.luts import LUT, build_lut, fidelity, fit_calibration
+from lutnas.analysis.fidelity import fidelity
+from lutnas.luts import LUT, fit_calibration
+from lutnas.measure import build_lut
 from lutnas.luts.schema import CATEGORY_COLUMNS, write_table
 from lutnas.profiler import get_protocol
 from lutnas.spaces import get_space, parse_spec

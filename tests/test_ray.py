@@ -12,7 +12,7 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip ins
 
 from lutnas.cli.main import cli  # noqa: E402
 from lutnas.luts import LUT  # noqa: E402
-from lutnas.luts.farm import farm_build  # noqa: E402
+from lutnas.measure.farm import farm_build  # noqa: E402
 from lutnas.profiler import get_protocol  # noqa: E402
 from lutnas.spaces import get_space  # noqa: E402
 

@@ -187,7 +187,7 @@ def test_third_party_searcher_through_an_entry_point(table, tmp_path):
 def test_verify_measures_the_best_on_the_device(tmp_path):
     """--verify K measures the K best specs on the table's own device (a real torch-cpu table)."""
     from lutnas.devices import get_device
-    from lutnas.luts import build_lut
+    from lutnas.measure import build_lut
     from lutnas.profiler import get_protocol
 
     space = get_space("vit-mini", {"d": [2], "h": [2], "e": [32], "r": [2, 4], "I": [64], "p": [16]})

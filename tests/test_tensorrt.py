@@ -14,7 +14,8 @@ import pytest
 from lutnas.devices import get_device, list_devices
 from lutnas.devices.tensorrt import TensorRTDevice, trtexec_build_args, trtexec_profile_args, trtexec_time_args
 from lutnas.errors import DeviceError, InputError
-from lutnas.luts import LUT, build_lut
+from lutnas.luts import LUT
+from lutnas.measure import build_lut
 from lutnas.profiler import get_protocol
 from lutnas.spaces import EncoderKey, get_space
 
@@ -59,7 +60,7 @@ def test_end_to_end_through_recorded_trtexec(fake_trtexec, tool_outputs):
     exe, log = fake_trtexec
     dev = TensorRTDevice(trtexec=str(exe), backend="trtexec", precision="fp16")
     assert dev.fingerprint()["tensorrt"] == "10.16.1"
-    from lutnas.devices.measure import measure_target
+    from lutnas.measure.target import measure_target
 
     m, ops = measure_target(dev, EncoderKey(17, 64, 2, 32, 2), get_protocol("quick"), ops=True)
     recorded = json.loads((tool_outputs / "trtexec_exportTimes_1.json").read_text())
@@ -89,7 +90,7 @@ def test_lut_build_on_tensorrt_through_the_recorded_tool(fake_trtexec, tmp_path)
 def test_build_failure_is_a_device_error(fake_trtexec, monkeypatch):
     exe, _ = fake_trtexec
     monkeypatch.setenv("FAKE_TRTEXEC_FAIL", "1")
-    from lutnas.devices.measure import measure_target
+    from lutnas.measure.target import measure_target
 
     with pytest.raises(DeviceError, match="unsupported operator"):
         measure_target(TensorRTDevice(trtexec=str(exe), backend="trtexec"), EncoderKey(26, 64, 2, 32, 4),

@@ -11,7 +11,7 @@ pytest.importorskip("litert_torch", reason="the tflite extra is not installed (p
 from lutnas.categories import CATEGORIES  # noqa: E402
 from lutnas.cli.main import cli  # noqa: E402
 from lutnas.devices import get_device, list_devices  # noqa: E402
-from lutnas.devices.measure import breakdown_ms, measure_target  # noqa: E402
+from lutnas.measure.target import breakdown_ms, measure_target  # noqa: E402
 from lutnas.devices.tflite_cpu import categorize_tflite_op, scopes_of  # noqa: E402
 from lutnas.profiler import get_protocol  # noqa: E402
 from lutnas.spaces import EncoderKey, HeadKey, PatchEmbedKey  # noqa: E402

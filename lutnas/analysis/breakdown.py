@@ -57,16 +57,6 @@ def flops_breakdown(spec: Any) -> Breakdown:
                      note="multiply-adds counted once; LayerNorm, softmax, GELU and data movement are not counted")
 
 
-def measured_breakdown(device: Any, spec: Any, protocol: Any, op_runs: int = 10) -> Breakdown:
-    """Per-operator profile of ``spec`` on ``device``; categories in ms per inference."""
-    from lutnas.devices.measure import breakdown_ms, measure_target
-
-    m, records = measure_target(device, spec, protocol, ops=True, op_runs=op_runs)
-    unclassified = sorted(((r.name, r.total_ms) for r in records if not r.classified), key=lambda x: -x[1])
-    return Breakdown(device.label, breakdown_ms(records), "ms", unclassified=unclassified,
-                     note=f"measured median {m.median_ms:.4g} ms; per-op sum {sum(r.total_ms for r in records):.4g} ms")
-
-
 def file_breakdown(path: str | Path, tool: str = "auto") -> Breakdown:
     """Breakdown from a tool output lutnas parses (benchmark_model log, trtexec profile, torch trace...)."""
     from lutnas.profiler.parsers import parse_file

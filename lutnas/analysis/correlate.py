@@ -14,7 +14,7 @@ from lutnas.spaces.vit import FACTORS, ViTSpec
 
 def specs_from_option(space: Any, option: str, seed: int = 0) -> list[ViTSpec]:
     """``grid``, ``sample:N`` or a file of specs (one per line)."""
-    from lutnas.luts.build import sample_specs
+    from lutnas.spaces.select import sample_specs
 
     if option == "grid":
         return space.grid()

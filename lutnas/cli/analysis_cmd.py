@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lutnas.analysis import (
-    cosine_distances, file_breakdown, flops_breakdown, heatmap_png, kendall_matrix, lut_breakdown, measured_breakdown,
+    cosine_distances, file_breakdown, flops_breakdown, heatmap_png, kendall_matrix, lut_breakdown,
     stacked_bar_png,
 )
 from lutnas.analysis.correlate import cost_table, read_measured_table, specs_from_option
@@ -18,6 +18,7 @@ from lutnas.cli.output import emit, table
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
 from lutnas.luts import LUT
+from lutnas.measure import measured_breakdown
 from lutnas.profiler import get_protocol
 from lutnas.cli.lut_cmd import resolve_space
 from lutnas.spaces import parse_spec
@@ -54,7 +55,7 @@ def _breakdown_text(d: dict) -> str:
 @json_opt
 def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, out, as_json) -> None:
     """Per-category cost of one model on each source, with cosine distances (seed 000 Table 11)."""
-    from lutnas.devices.measure import is_model_file
+    from lutnas.measure.target import is_model_file
 
     spec = model if is_model_file(model) else parse_spec(model)
     if spec is model and luts:
@@ -118,7 +119,7 @@ def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_dev
         raise InputError(f"only {len(costs)} models in common; need at least 3 to rank")
     matrix = kendall_matrix(costs, cols, bootstrap=bootstrap, seed=seed)
     if noise_device:
-        from lutnas.analysis.noise import noise_ceiling
+        from lutnas.measure.noise import noise_ceiling
 
         sample = [parse_spec(s) for s in costs.index[:noise_models]]
         matrix.noise_ceiling = noise_ceiling(get_device(noise_device), sample, get_protocol(protocol))

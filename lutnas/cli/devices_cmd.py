@@ -7,7 +7,7 @@ import click
 from lutnas.cli.options import device_opt, json_opt, protocol_opt
 from lutnas.cli.output import emit, table
 from lutnas.devices import get_device, list_devices, parse_device_options
-from lutnas.devices.measure import measurement_summary, measure_target
+from lutnas.measure.target import measurement_summary, measure_target
 from lutnas.profiler import get_protocol
 from lutnas.spaces import parse_block_key, parse_spec
 

@@ -45,7 +45,7 @@ def farm_progress(devices: Sequence[str], enabled: bool) -> Iterator[Any]:
 
 def ray_build(devices: Sequence[str], space: Any, specs: Sequence[Any], outs: dict[str, Path], protocol: str,
               device_options: Sequence[str], address: str | None, as_json: bool, **kwargs: Any) -> dict[str, Any]:
-    from lutnas.luts.farm import farm_build
+    from lutnas.measure.farm import farm_build
 
     with farm_progress(devices, not as_json) as progress:
         try:

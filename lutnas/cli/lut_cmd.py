@@ -12,8 +12,10 @@ from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import build_progress, progress_bar
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
-from lutnas.luts import LUT, build_lut, sample_specs, validate
-from lutnas.luts.validate import fit_calibration, measure_models, save_calibration, scatter_png
+from lutnas.analysis.fidelity import scatter_png
+from lutnas.luts import LUT, fit_calibration, save_calibration
+from lutnas.measure import build_lut, measure_models, validate
+from lutnas.spaces.select import sample_specs
 from lutnas.profiler import get_protocol
 from lutnas.spaces import enumerable, get_space, load_values_toml, parse_spec, parse_values
 

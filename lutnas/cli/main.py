@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -11,8 +12,36 @@ from lutnas import __version__
 from lutnas.errors import DeviceError, InputError
 
 
+#: sub-command name -> "module:attribute"; a module is imported only when its command runs (or
+#: --help lists it), so `lutnas spaces` does not pay for torch.
+COMMANDS: dict[str, str] = {
+    "spaces": "lutnas.cli.spaces_cmd:spaces_cmd",
+    "spec": "lutnas.cli.spaces_cmd:spec_cmd",
+    "devices": "lutnas.cli.devices_cmd:devices_cmd",
+    "measure": "lutnas.cli.devices_cmd:measure_cmd",
+    "parse": "lutnas.cli.parse_cmd:parse_cmd",
+    "lut": "lutnas.cli.lut_cmd:lut_group",
+    "farm": "lutnas.cli.farm_cmd:farm_group",
+    "breakdown": "lutnas.cli.analysis_cmd:breakdown_cmd",
+    "correlate": "lutnas.cli.analysis_cmd:correlate_cmd",
+    "report": "lutnas.cli.analysis_cmd:report_cmd",
+    "search": "lutnas.cli.search_cmd:search_cmd",
+}
+
+
 class _Group(click.Group):
-    """Maps expected errors to one stderr line: InputError -> exit 2, DeviceError -> exit 1."""
+    """Loads sub-commands lazily (click's documented lazy group) and maps expected errors to one
+    stderr line: InputError -> exit 2, DeviceError -> exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -36,23 +65,6 @@ def cli() -> None:
 
     Times are milliseconds everywhere. Set LUTNAS_DEBUG=1 for tracebacks.
     """
-
-
-def _mount() -> None:
-    from lutnas.cli.analysis_cmd import breakdown_cmd, correlate_cmd, report_cmd
-    from lutnas.cli.devices_cmd import devices_cmd, measure_cmd
-    from lutnas.cli.farm_cmd import farm_group
-    from lutnas.cli.lut_cmd import lut_group
-    from lutnas.cli.parse_cmd import parse_cmd
-    from lutnas.cli.search_cmd import search_cmd
-    from lutnas.cli.spaces_cmd import spaces_cmd, spec_cmd
-
-    for command in (spaces_cmd, spec_cmd, devices_cmd, measure_cmd, parse_cmd, lut_group, farm_group, breakdown_cmd, correlate_cmd,
-                    report_cmd, search_cmd):
-        cli.add_command(command)
-
-
-_mount()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[i
 
 
 def build_progress(update: Callable[[int, int, str], None], note: Callable[[str], None]) -> Callable[[str, dict[str, Any]], None]:
-    """Adapter from :func:`lutnas.luts.build_lut` events to a bar and stderr notes."""
+    """Adapter from :func:`lutnas.measure.build_lut` events to a bar and stderr notes."""
     state = {"todo": 0}
 
     def on_event(event: str, info: dict[str, Any]) -> None:

@@ -142,7 +142,7 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
 
 def _verify(lut, hist, k, protocol, problem):
     from lutnas.devices import get_device
-    from lutnas.luts.validate import measure_models
+    from lutnas.measure.validate import measure_models
     from lutnas.profiler import get_protocol
     from lutnas.spaces import parse_spec
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lutnas.errors import DeviceError
-from lutnas.luts.build import CONFIG_KEYS, BuildPlan, plan_build
+from lutnas.measure.build import CONFIG_KEYS, BuildPlan, plan_build
 from lutnas.profiler.protocol import Protocol
 from lutnas.raycluster import connect, device_units
 
@@ -42,7 +42,7 @@ class _DeviceWorker:
                 "pid": self.pid}
 
     def measure(self, key_text: str, settings: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
-        from lutnas.luts.build import measure_key
+        from lutnas.measure.build import measure_key
         from lutnas.spaces import parse_block_key
 
         return measure_key(self.device, self.space, parse_block_key(key_text), settings, self.models)

@@ -19,7 +19,7 @@ import numpy as np
 
 from lutnas.categories import column_name
 from lutnas.devices.base import Device
-from lutnas.devices.measure import breakdown_ms
+from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.models import auto_copies, build_block_copies
@@ -254,24 +254,3 @@ def removal_row(device: Device, key: BlockKey, pair: tuple[Any, Any], protocol: 
                            "n": int(min(host["n"], reduced["n"])), "flagged": bool(flagged or diff <= 0),
                            "protocol": protocol.name, "timestamp": _dt.datetime.now(_dt.timezone.utc)}
     return row
-
-
-def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Any]:
-    """The specs a build or validation covers: ``grid``, ``sample`` (n, seed) or a file of specs."""
-    from lutnas.spaces.vit import parse_spec
-
-    if how == "grid":
-        return space.grid()
-    if how == "sample":
-        if not n or n < 1:
-            raise InputError("--sample needs a positive count")
-        return space.sample(n, np.random.default_rng(seed))
-    if how == "file":
-        p = Path(path or "")
-        if not p.exists():
-            raise InputError(f"specs file {str(p)!r} does not exist")
-        specs = [parse_spec(line.split("#", 1)[0].strip()) for line in p.read_text().splitlines() if line.split("#", 1)[0].strip()]
-        if not specs:
-            raise InputError(f"specs file {str(p)!r} holds no specs")
-        return specs
-    raise InputError(f"unknown spec selection {how!r}")

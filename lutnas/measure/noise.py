@@ -9,7 +9,7 @@ from scipy import stats
 
 def noise_ceiling(device: Any, specs: Sequence[Any], protocol: Any) -> dict[str, Any]:
     """Measure every spec twice (two passes, so drift between passes counts) and rank-correlate."""
-    from lutnas.luts.validate import measure_models
+    from lutnas.measure.validate import measure_models
 
     first = measure_models(device, specs, protocol)
     second = measure_models(device, specs, protocol)

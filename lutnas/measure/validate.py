@@ -1,4 +1,4 @@
-"""Fidelity: calibrate a table on a few measured full models, validate it on others, check drift."""
+"""Validation against measured full models: calibrate a table on a few, compare it on others, check drift."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
+from lutnas.analysis.fidelity import fidelity
 from lutnas.devices.base import Device
-from lutnas.devices.measure import measure_target
 from lutnas.errors import InputError
-from lutnas.luts.build import measure_row
+from lutnas.luts.calibration import fit_calibration, save_calibration
 from lutnas.luts.regressor import key_from_row
-from lutnas.luts.schema import read_table, write_table
 from lutnas.luts.table import LUT
+from lutnas.measure.build import measure_row
+from lutnas.measure.target import measure_target
 from lutnas.profiler.protocol import Protocol
 
 
@@ -28,43 +28,6 @@ def measure_models(device: Device, specs: Sequence[Any], protocol: Protocol, bat
         if progress:
             progress(i + 1, len(specs))
     return out
-
-
-def fit_calibration(raw_ms: np.ndarray, measured_ms: np.ndarray, min_models_for_slope: int = 8) -> dict[str, Any]:
-    """``measured ≈ a × raw + b``.
-
-    With fewer than ``min_models_for_slope`` models a fitted slope and intercept chase noise (on
-    this 2-core machine 5 models gave slopes of 0.97–1.35), so only a robust ratio is fitted:
-    ``a`` = median(measured / raw), ``b`` = 0. With more models: least squares on both.
-    """
-    raw_ms, measured_ms = np.asarray(raw_ms, float), np.asarray(measured_ms, float)
-    if len(raw_ms) == 0:
-        raise InputError("calibration needs at least one measured model")
-    if len(raw_ms) >= min_models_for_slope and np.ptp(raw_ms) > 0:
-        a, b = np.polyfit(raw_ms, measured_ms, 1)
-        kind = "linear"
-    else:
-        a, b = float(np.median(measured_ms / raw_ms)), 0.0
-        kind = "ratio"
-    return {"a": float(a), "b": float(b), "n": int(len(raw_ms)), "fit": kind}
-
-
-def save_calibration(path: str | Path, calibration: dict[str, Any]) -> None:
-    """Store the calibration in the table's metadata (atomic rewrite; rows unchanged)."""
-    table, meta = read_table(path)
-    meta["calibration"] = calibration
-    write_table(table.to_pylist(), {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, path)
-
-
-def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any]:
-    """Within ±5 % / ±10 %, MAPE, Kendall τ and Spearman ρ of predictions against measurements."""
-    p, m = np.asarray(predicted_ms, float), np.asarray(measured_ms, float)
-    err = (p - m) / m
-    tau = stats.kendalltau(p, m).statistic if len(p) > 1 else float("nan")
-    rho = stats.spearmanr(p, m).statistic if len(p) > 1 else float("nan")
-    return {"n": int(len(p)), "within_5pct": float(np.mean(np.abs(err) <= 0.05)),
-            "within_10pct": float(np.mean(np.abs(err) <= 0.10)), "mape": float(np.mean(np.abs(err))),
-            "mean_error": float(np.mean(err)), "kendall_tau": float(tau), "spearman_rho": float(rho)}
 
 
 def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol, calibrate_specs: Sequence[Any] = (),
@@ -138,25 +101,3 @@ def drift(lut: LUT, device: Device, protocol: Protocol, k: int, seed: int = 0) -
             "max_abs_change": float(np.max(np.abs(changes))) if len(changes) else 0.0,
             "within_5pct": float(np.mean(np.abs(changes) <= 0.05)) if len(changes) else 1.0}
 
-
-def scatter_png(models: list[dict[str, Any]], path: str | Path, title: str) -> Path:
-    """Predicted vs measured scatter with the ±5 % band."""
-    from lutnas.plots import pyplot, save
-
-    plt = pyplot()
-
-    m = np.array([x["measured_ms"] for x in models])
-    p = np.array([x["predicted_ms"] for x in models])
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
-    lo, hi = float(min(m.min(), p.min())) * 0.9, float(max(m.max(), p.max())) * 1.1
-    xs = np.linspace(lo, hi, 50)
-    ax.plot(xs, xs, "k-", lw=1, label="y = x")
-    ax.fill_between(xs, xs * 0.95, xs * 1.05, color="tab:green", alpha=0.15, label="±5 %")
-    ax.scatter(m, p, s=14, color="tab:blue")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("measured latency (ms)")
-    ax.set_ylabel("LUT prediction (ms)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper left", fontsize=8)
-    return save(fig, path)

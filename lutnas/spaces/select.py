@@ -1,0 +1,31 @@
+"""Which specs a command covers: the whole grid, a seeded sample, or a file of specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lutnas.errors import InputError
+
+
+def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Any]:
+    """The specs a build or validation covers: ``grid``, ``sample`` (n, seed) or a file of specs."""
+    from lutnas.spaces.vit import parse_spec
+
+    if how == "grid":
+        return space.grid()
+    if how == "sample":
+        if not n or n < 1:
+            raise InputError("--sample needs a positive count")
+        return space.sample(n, np.random.default_rng(seed))
+    if how == "file":
+        p = Path(path or "")
+        if not p.exists():
+            raise InputError(f"specs file {str(p)!r} does not exist")
+        specs = [parse_spec(line.split("#", 1)[0].strip()) for line in p.read_text().splitlines() if line.split("#", 1)[0].strip()]
+        if not specs:
+            raise InputError(f"specs file {str(p)!r} holds no specs")
+        return specs
+    raise InputError(f"unknown spec selection {how!r}")
