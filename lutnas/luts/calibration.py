@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from lutnas.errors import InputError
+from lutnas.locks import writer_lock
 from lutnas.luts.schema import read_table, write_table
 
 
@@ -31,7 +32,9 @@ def fit_calibration(raw_ms: np.ndarray, measured_ms: np.ndarray, min_models_for_
 
 
 def save_calibration(path: str | Path, calibration: dict[str, Any]) -> None:
-    """Store the calibration in the table's metadata (atomic rewrite; rows unchanged)."""
-    table, meta = read_table(path)
-    meta["calibration"] = calibration
-    write_table(table.to_pylist(), {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, path)
+    """Store the calibration in the table's metadata (atomic rewrite under the table's write lock;
+    rows unchanged, read under the lock so none written meanwhile is dropped)."""
+    with writer_lock(path, "table"):
+        table, meta = read_table(path)
+        meta["calibration"] = calibration
+        write_table(table.to_pylist(), {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, path)

@@ -21,6 +21,7 @@ from lutnas.categories import column_name
 from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
+from lutnas.locks import writer_lock
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.models import auto_copies, build_block_copies
 from lutnas.profiler.protocol import Protocol
@@ -71,12 +72,49 @@ class BuildPlan:
     todo: list[BlockKey]
     info: dict[str, Any]
     settings: dict[str, Any]
+    disk_stamp: tuple[int, int] | None = None  # (mtime, size) of ``out`` after our last write
 
     def add(self, row: dict[str, Any], hosts: list[str] | None = None) -> None:
+        self._merge_disk()
         self.rows.append(row)
         if hosts:
             self.meta["removal_hosts"][row["key"]] = hosts
         write_table(self.rows, self.meta, self.out)
+        self.disk_stamp = _file_stamp(self.out)
+
+    def _merge_disk(self) -> None:
+        """Rows (and a calibration) another writer put in ``out`` since our last write are kept:
+        the table is re-read when it changed on disk and merged, never overwritten."""
+        now = _file_stamp(self.out)
+        if now is None or now == self.disk_stamp:
+            return
+        table, meta = read_table(self.out)
+        have = {(r["key"], int(r["batch"])) for r in self.rows}
+        self.rows.extend(r for r in table.to_pylist() if (r["key"], int(r["batch"])) not in have)
+        if meta.get("calibration"):
+            self.meta["calibration"] = meta["calibration"]
+        self.disk_stamp = now
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _check_copies(path: Path, meta: dict[str, Any], rows: list[dict[str, Any]], copies: int | str) -> None:
+    """A table holds rows of one copies setting: resuming with another would mix them."""
+    old = meta.get("copies")
+    if old is None:  # tables written before the setting was recorded: judge by the rows
+        counts = {int(r.get("copies") or 1) for r in rows}
+        if not rows or copies == "auto" or counts == {copies}:
+            return
+        old = counts.pop() if len(counts) == 1 else "auto"
+    if old != copies:
+        raise InputError(f"LUT {str(path)!r} was measured with --copies {old}, not {copies}; "
+                         f"refusing to mix rows (use the same --copies or another --out)")
 
 
 def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Any,
@@ -105,6 +143,9 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
         all_keys = space.module_keys()
     else:
         all_keys = space.unique_blocks(specs)
+    if not all_keys:
+        raise InputError(f"the selection holds no specs of space {space.name!r} (check --values, --sample or "
+                         f"--specs); nothing to build")
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
     old_meta: dict[str, Any] = {}
@@ -112,11 +153,12 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
         table, old_meta = read_table(out)
         warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method, granularity)
         rows = table.to_pylist()
+        _check_copies(out, old_meta, rows, copies)
     done = {(r["key"], int(r["batch"])) for r in rows}
     todo = [k for k in all_keys if (k.canonical(), batch) not in done]
     meta = {"device": device_label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
             "method": method, "granularity": granularity, "device_params": dict(device_params),
-            "removal_hosts": dict(old_meta.get("removal_hosts") or {})}
+            "removal_hosts": dict(old_meta.get("removal_hosts") or {}), "copies": copies}
     if old_meta.get("calibration"):
         meta["calibration"] = old_meta["calibration"]
     info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
@@ -124,7 +166,7 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
     if not out.exists():
         write_table(rows, meta, out)
     settings = {"protocol": protocol, "batch": batch, "copies": copies, "ops": ops, "op_runs": op_runs, "method": method}
-    return BuildPlan(out, rows, meta, todo, info, settings)
+    return BuildPlan(out, rows, meta, todo, info, settings, _file_stamp(out))
 
 
 def measure_key(device: Device, space: Any, key: BlockKey, settings: dict[str, Any],
@@ -176,8 +218,17 @@ def build_lut(
     stop_after : int, optional
         Measure at most this many rows this run (tests, budgets).
 
-    Returns a dict with counts and the output path.
+    Returns a dict with counts and the output path. ``out`` is locked for the whole build: a
+    second writer (build, calibrate) is refused with one line.
     """
+    with writer_lock(out):
+        return _build(device, space, specs, out, protocol, batch, copies, ops, op_runs, method, keys, modules,
+                      progress, stop_after)
+
+
+def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, protocol: Protocol, batch: int,
+           copies: int | str, ops: bool, op_runs: int, method: str, keys: Iterable[BlockKey] | None, modules: bool,
+           progress: Callable[[str, dict[str, Any]], None] | None, stop_after: int | None) -> dict[str, Any]:
     plan = plan_build(device.label, device.fingerprint(), dict(device.params), space, specs, out,
                       protocol, batch, copies, ops, op_runs, method, keys, modules)
     info = plan.info
