@@ -132,5 +132,9 @@ def cache_dir(kind: str) -> Path:
     """``$LUTNAS_CACHE/<kind>`` (default ``~/.cache/lutnas/<kind>``), created on demand."""
     root = Path(os.environ.get("LUTNAS_CACHE", Path.home() / ".cache" / "lutnas"))
     path = root / kind
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cache folder {str(path)!r} cannot be created ({exc.strerror or exc}); point LUTNAS_CACHE "
+                         f"at a writable folder") from None
     return path

@@ -79,13 +79,22 @@ class OrtCPUDevice(Device):
         digest = module_digest(module, example, "onnx", p["exporter"], p["opset"], torch.__version__)
         path = cache_dir("onnx") / f"{digest[:32]}.onnx"
         scopes_path = path.with_suffix(".scopes.json")
-        if not (path.exists() and scopes_path.exists()):
-            export_onnx(module, example, path, p["exporter"], p["opset"])
-            scopes_path.write_text(json.dumps(onnx_node_scopes(path, module)))
-        session = self._session(path)
+        cached = path.exists() and scopes_path.exists()
+        for attempt in range(2):
+            if not cached:
+                export_onnx(module, example, path, p["exporter"], p["opset"])
+                scopes_path.write_text(json.dumps(onnx_node_scopes(path, module)))
+            try:
+                session = self._session(path)
+                scopes = json.loads(scopes_path.read_text())
+                break
+            except (DeviceError, ValueError):
+                if not cached:
+                    raise
+                cached = False  # a corrupt cached export (a crash mid-write, a full disk): export it again
         feeds = {session.get_inputs()[0].name: example.detach().cpu().numpy()}
         return Artifact(self.name, digest, session, feeds, path,
-                        {"scopes": json.loads(scopes_path.read_text()), "exporter": p["exporter"], "opset": p["opset"]})
+                        {"scopes": scopes, "exporter": p["exporter"], "opset": p["opset"]})
 
     def _options(self):
         import onnxruntime as ort
