@@ -9,7 +9,7 @@ from typing import Any, Iterator, Sequence
 import click
 
 from lutnas.cli.devices_cmd import device_option_opt
-from lutnas.cli.options import json_opt, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt
+from lutnas.cli.options import batch_opt, json_opt, nonempty_path, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt
 from lutnas.cli.output import emit, note
 from lutnas.devices import parse_device_options
 from lutnas.profiler import get_protocol
@@ -79,14 +79,16 @@ def farm_group() -> None:
 @space_opt
 @values_opt
 @values_file_opt
-@click.option("--sample", "sample", type=int, default=None, help="N specs sampled from the space (with --seed).")
+@click.option("--sample", "sample", type=click.IntRange(min=1), default=None,
+              help="N specs sampled from the space (with --seed).")
 @seed_opt
-@click.option("--batch", type=int, default=1, show_default=True)
+@batch_opt
 @protocol_opt
 @click.option("--ops/--no-ops", default=True, show_default=True)
 @click.option("--modules", is_flag=True, help="Seed 004's module table instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True)
-@click.option("--out-dir", type=click.Path(file_okay=False), required=True, help="One DEVICE.parquet per device here.")
+@click.option("--out-dir", type=click.Path(file_okay=False), required=True, callback=nonempty_path,
+              help="One DEVICE.parquet per device here.")
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
 def farm_build_cmd(more_devices, devices, device_options, space, values, values_file, sample, seed, batch, protocol, ops, modules, method,
@@ -99,6 +101,9 @@ def farm_build_cmd(more_devices, devices, device_options, space, values, values_
     names = list(dict.fromkeys(d for item in (*devices, *more_devices) for d in item.replace(",", " ").split() if d))
     if not names:
         raise InputError("name at least one device: lutnas farm build --devices adb:A torch-cpu ...")
+    from lutnas.raycluster import check_address
+
+    check_address(address)
     sp = resolve_space(space, values, values_file)
     specs, keys = build_selection(sp, sample, None, seed, modules)
     outs = {d: Path(out_dir) / f"{d.replace(':', '_').replace('/', '_')}.parquet" for d in names}

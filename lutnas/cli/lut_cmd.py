@@ -49,7 +49,7 @@ def _copies(text: str):
 def _distinct(space, n: int, what: str) -> None:
     """Refuse drawing more distinct models than an enumerable space holds (no repeats, no overlap)."""
     if enumerable(space) and n > space.size:
-        raise InputError(f"space {space.name!r} holds {space.size} specs; {what} need {n} distinct ones")
+        raise InputError(f"space {space.name!r} holds {space.size} specs; {what} ask for {n} distinct ones")
 
 
 @click.group("lut")
@@ -219,8 +219,8 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
     if lut.space() is None:
         raise InputError(f"LUT {path} names no space; cannot sample models")
     space = resolve_space(None, values, table=lut)
-    _distinct(space, n, f"--sample {n}")
     dev = _device_for(lut, device, device_options)
+    _distinct(space, n, f"--sample {n}")
     specs = space.sample(n, 10_000 + seed)
     with writer_lock(path, "table"):
         with progress_bar("calibrate", enabled=not as_json) as update:
@@ -252,8 +252,8 @@ def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_fi
     """Measure held-out full models and compare with the table: ±5 %, ±10 %, MAPE, Kendall τ."""
     lut = LUT.read(path)
     space = resolve_space(None, values, values_file, lut)
-    _distinct(space, n + n_cal, f"--sample {n} and --calibrate {n_cal}")
     dev = _device_for(lut, device, device_options)
+    _distinct(space, n + n_cal, f"--sample {n} and --calibrate {n_cal}")
     pool = space.sample(n + n_cal, 20_000 + seed)
     cal_specs, specs = pool[:n_cal], pool[n_cal:]
     prot = get_protocol(protocol)

@@ -46,6 +46,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # one line, as for every other bad input (click prints usage too)
+            _say(f"error: {exc.format_message()}")
+            ctx.exit(2)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -67,7 +70,7 @@ def _one_line(exc: BaseException) -> tuple[str | None, int]:
         return f"error: {exc}", 2
     if isinstance(exc, DeviceError):
         return f"device error: {exc}", 1
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "allocate memory" in str(exc)):
         return "error: out of memory (a block or batch too large for this machine?)", 1
     if isinstance(exc, OSError) and exc.errno is not None:
         where = f" ({exc.filename})" if exc.filename else ""
