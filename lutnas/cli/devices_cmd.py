@@ -36,7 +36,7 @@ def devices_cmd(as_json: bool) -> None:
 @device_opt
 @device_option_opt
 @protocol_opt
-@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--ops", is_flag=True, help="Also profile per-operator times and the 7-category breakdown.")
 @json_opt
 def measure_cmd(model, block, model_file, device, device_options, protocol, batch, ops, as_json) -> None:
