@@ -192,7 +192,8 @@ def convert_params(constraints: Mapping[str, Sequence[Any]], params: Mapping[str
     for name, value in params.items():
         allowed = constraints.get(name)
         if isinstance(value, str) and allowed and allowed != "no_validation":
-            for c in map(_coerce, allowed):
+            # a string stays a string only when no other declared type reads it ("none" -> None)
+            for c in sorted(map(_coerce, allowed), key=lambda c: isinstance(c, Text)):
                 converted = c.convert(value)
                 if c.is_satisfied_by(converted):
                     value = converted

@@ -158,7 +158,7 @@ class Registry(Generic[T]):
     def refresh(self) -> None:
         """Forget the entry points read so far (tests that install a plug-in at run time)."""
         self._entry_points = None
-        self._loaded = {k: v for k, v in self._loaded.items() if k in self._targets}
+        self._loaded = {}
 
 
 def _describe(target: Any) -> str:

@@ -11,7 +11,8 @@ from lutnas.profiler.parsers import TOOLS, parse_file
 
 @click.command("parse")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--tool", type=click.Choice(("auto",) + TOOLS), default="auto", show_default=True)
+@click.option("--tool", default="auto", show_default=True,
+              help=f"auto (detect), or a parser: {', '.join(TOOLS)}, or one from the lutnas.parsers entry points.")
 @json_opt
 def parse_cmd(file: str, tool: str, as_json: bool) -> None:
     """Parse FILE and print its summary (ms) and per-operator rows with categories."""
