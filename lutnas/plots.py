@@ -24,3 +24,22 @@ def save(fig: Any, path: str | Path) -> Path:
     fig.savefig(path)
     pyplot().close(fig)
     return path
+
+
+def set_title(fig: Any, ax: Any, text: str, fontsize: float = 9) -> None:
+    """A title that fits the figure: centred on the figure (not on a narrow axes beside a legend)
+    and wrapped to the figure's width, so it is never cut off at the edges."""
+    import textwrap
+
+    width_chars = max(12, int(fig.get_figwidth() * 72 / (0.62 * fontsize)) - 4)  # ~0.62 em per character
+    fig.suptitle(textwrap.fill(text, width_chars), fontsize=fontsize)
+
+
+def log_axes(ax: Any) -> None:
+    """Log-scaled x and y with plain, non-overlapping tick labels (1, 2, 3, 5 per decade; no minor labels)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0), numticks=12))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())

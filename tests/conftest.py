@@ -13,3 +13,16 @@ def tool_outputs() -> Path:
     if not path.is_dir():
         pytest.skip(f"real tool outputs not found at {path} (../shared/tool_outputs beside the checkout)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_files_in_cwd():
+    """No command or test may leave a profiler dump (onnxruntime_profile__*.json, *.pt.trace.json)
+    in the working directory; runners write theirs to temporary folders."""
+    before = set(Path.cwd().glob("*profile*.json")) | set(Path.cwd().glob("*.pt.trace.json"))
+    yield
+    after = set(Path.cwd().glob("*profile*.json")) | set(Path.cwd().glob("*.pt.trace.json"))
+    stray = sorted(str(p) for p in after - before)
+    for p in stray:
+        Path(p).unlink()
+    assert not stray, f"left in the working directory: {stray}"

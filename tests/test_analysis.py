@@ -89,19 +89,68 @@ def test_cli_breakdown_and_correlate(tmp_path, tool_outputs):
     assert (tmp_path / "kendall.png").stat().st_size > 2000
 
 
-def test_report_writes_markdown_and_figures(tmp_path):
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    """A report (Markdown and HTML) of a tiny real table, written beside a `breakdown --out` PNG."""
     from lutnas.devices import get_device
     from lutnas.measure import build_lut
     from lutnas.profiler import get_protocol
     from lutnas.spaces import get_space
 
+    tmp_path = tmp_path_factory.mktemp("report")
     space = get_space("vit-mini", {"d": [2], "h": [2], "e": [32], "I": [64]})
     path = tmp_path / "t.parquet"
     build_lut(get_device("torch-cpu"), space, space.grid(), path, get_protocol("quick"))
-    res = CliRunner().invoke(cli, ["report", "--lut", str(path), "--model", "d=2,h=2,e=32,r=4,I=64,p=16", "--specs", "grid",
-                                   "--out", str(tmp_path / "rep"), "--json"])
+    model = "d=2,h=2,e=32,r=4,I=64,p=16"
+    res = CliRunner().invoke(cli, ["breakdown", "--model", model, "--lut", str(path), "--out", str(tmp_path / "rep")])
     assert res.exit_code == 0, res.output
-    md = (tmp_path / "rep" / "report.md").read_text()
+    before = (tmp_path / "rep" / "breakdown.png").stat().st_mtime_ns
+    res = CliRunner().invoke(cli, ["report", "--lut", str(path), "--model", model, "--specs", "grid",
+                                   "--out", str(tmp_path / "rep"), "--html", "--json"])
+    assert res.exit_code == 0, res.output
+    # the report does not overwrite the figure `lutnas breakdown --out` wrote to the same folder
+    assert (tmp_path / "rep" / "breakdown.png").stat().st_mtime_ns == before
+    return tmp_path / "rep"
+
+
+def test_report_writes_markdown_and_figures(report_dir):
+    md = (report_dir / "report.md").read_text()
     assert "## Breakdown" in md and "## Kendall" in md and "## Pareto" in md and "torch-cpu (LUT)" in md
-    for name in ("breakdown.png", "kendall.png", "pareto.png"):
-        assert (tmp_path / "rep" / name).stat().st_size > 2000
+    for name in ("report-breakdown.png", "report-kendall.png", "report-pareto.png", "breakdown.png"):
+        assert (report_dir / name).stat().st_size > 2000
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def test_html_report_renders_in_a_real_browser(report_dir, tmp_path):
+    """Headless Chromium loads report.html: a non-blank screenshot, and every <img> decoded
+    (a copy of the page in the same folder carries the probe script; the report itself has none)."""
+    import subprocess
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium here (Debian package `chromium`; .ci/run installs it)")
+    page = (report_dir / "report.html").read_text()
+    assert page.count("<img") == 3 and "<table>" in page
+    probe = report_dir / "_probe.html"
+    probe.write_text(page.replace("</body>", "<script>window.addEventListener('load', () => {"
+                                  "const imgs = [...document.images];"
+                                  "document.body.dataset.images = imgs.length + ':' + "
+                                  "imgs.filter(i => i.complete && i.naturalWidth > 0).length;});</script></body>"))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    probe.unlink()
+    assert 'data-images="3:3"' in dom.stdout, dom.stderr[-2000:]
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,2400",
+                    (report_dir / "report.html").as_uri()], capture_output=True, timeout=120)
+    from PIL import Image
+
+    img = Image.open(shot).convert("L")
+    lo, hi = img.getextrema()
+    assert hi - lo > 100  # not a blank page: dark text and figures on white

@@ -157,7 +157,7 @@ def test_window_constraint(table):
 
 
 def test_asvit_objective_on_tiny_models():
-    from lutnas.search.asvit import AsViTObjective
+    from lutnas.models.proxies import AsViTObjective
 
     obj = AsViTObjective(batch=3, curve_points=8)
     specs = [parse_spec("d=1,h=2,e=16,r=2,I=32,p=16"), parse_spec("d=2,h=2,e=16,r=2,I=32,p=16")]

@@ -98,7 +98,7 @@ def cosine_distances(breakdowns: Sequence[Breakdown]) -> np.ndarray:
 
 def stacked_bar_png(breakdowns: Sequence[Breakdown], path: str | Path, title: str = "") -> Path:
     """One stacked bar (percent per category) per source."""
-    from lutnas.plots import pyplot, save
+    from lutnas.plots import pyplot, save, set_title
 
     plt = pyplot()
 
@@ -112,6 +112,6 @@ def stacked_bar_png(breakdowns: Sequence[Breakdown], path: str | Path, title: st
     ax.set_xticks(range(len(breakdowns)), [b.source for b in breakdowns], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("% of cost")
     ax.set_ylim(0, 100)
-    ax.set_title(title, fontsize=9)
+    set_title(fig, ax, title)
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     return save(fig, path)

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 
 def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any]:
     """Within ±5 % / ±10 %, MAPE, Kendall τ and Spearman ρ of predictions against measurements."""
+    from scipy import stats  # slow import: only when used
     p, m = np.asarray(predicted_ms, float), np.asarray(measured_ms, float)
     err = (p - m) / m
     tau = stats.kendalltau(p, m).statistic if len(p) > 1 else float("nan")
@@ -22,7 +22,7 @@ def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any
 
 def scatter_png(models: list[dict[str, Any]], path: str | Path, title: str) -> Path:
     """Predicted vs measured scatter with the ±5 % band."""
-    from lutnas.plots import pyplot, save
+    from lutnas.plots import log_axes, pyplot, save, set_title
 
     plt = pyplot()
 
@@ -36,8 +36,9 @@ def scatter_png(models: list[dict[str, Any]], path: str | Path, title: str) -> P
     ax.scatter(m, p, s=14, color="tab:blue")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    log_axes(ax)
     ax.set_xlabel("measured latency (ms)")
     ax.set_ylabel("LUT prediction (ms)")
-    ax.set_title(title, fontsize=9)
+    set_title(fig, ax, title)
     ax.legend(loc="upper left", fontsize=8)
     return save(fig, path)

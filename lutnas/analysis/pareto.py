@@ -22,7 +22,7 @@ def pareto_mask(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 def pareto_png(cost: np.ndarray, score: np.ndarray, path: str | Path, xlabel: str = "latency (ms)",
                ylabel: str = "score", title: str = "") -> Path:
-    from lutnas.plots import pyplot, save
+    from lutnas.plots import pyplot, save, set_title
 
     plt = pyplot()
 
@@ -33,6 +33,6 @@ def pareto_png(cost: np.ndarray, score: np.ndarray, path: str | Path, xlabel: st
     ax.plot(np.asarray(cost)[mask][o], np.asarray(score)[mask][o], "o-", color="tab:red", ms=4, label="Pareto front")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+    set_title(fig, ax, title)
     ax.legend(fontsize=8)
     return save(fig, path)

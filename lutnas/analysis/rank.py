@@ -8,7 +8,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclasses.dataclass
@@ -35,6 +34,7 @@ def kendall_matrix(table: pd.DataFrame, columns: Sequence[str] | None = None, bo
 
     CI: percentile bootstrap over models (rows resampled with replacement, ``bootstrap`` times).
     """
+    from scipy import stats  # slow import: only when used
     cols = list(columns or table.columns)
     X = table[cols].to_numpy(dtype=float)
     if np.isnan(X).any():
@@ -62,7 +62,7 @@ def kendall_matrix(table: pd.DataFrame, columns: Sequence[str] | None = None, bo
 
 
 def heatmap_png(matrix: RankMatrix, path: str | Path, title: str = "") -> Path:
-    from lutnas.plots import pyplot, save
+    from lutnas.plots import pyplot, save, set_title
 
     plt = pyplot()
 
@@ -74,6 +74,6 @@ def heatmap_png(matrix: RankMatrix, path: str | Path, title: str = "") -> Path:
             ax.text(j, i, f"{matrix.tau[i, j]:.2f}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(k), matrix.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(k), matrix.columns, fontsize=8)
-    ax.set_title(title or f"Kendall τ-b over {matrix.n} models", fontsize=9)
+    set_title(fig, ax, title or f"Kendall τ-b over {matrix.n} models")
     fig.colorbar(im, ax=ax, fraction=0.046)
     return save(fig, path)

@@ -17,8 +17,10 @@ from lutnas.errors import InputError
 
 
 def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str | Path,
-                 measured: Sequence[Breakdown] = ()) -> Path:
-    """Write ``out/report.md`` plus its PNGs; returns the Markdown path."""
+                 measured: Sequence[Breakdown] = (), html: bool = False) -> Path:
+    """Write ``out/report.md`` plus its PNGs (``report-*.png``, so the figures of other commands
+    in the same folder are never overwritten) and, with ``html``, ``out/report.html``; returns the
+    Markdown path."""
     if not luts:
         raise InputError("a report needs at least one --lut table")
     out = Path(out)
@@ -40,7 +42,7 @@ def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str
         except InputError as exc:
             notes.append(f"- {lut.device}: no breakdown ({exc})")
     items += list(measured)
-    png = stacked_bar_png(items, out / "breakdown.png", f"cost breakdown of {model.canonical()}")
+    png = stacked_bar_png(items, out / "report-breakdown.png", f"cost breakdown of {model.canonical()}")
     lines += ["", f"## Breakdown of {model.canonical()}", "", "| category | " + " | ".join(b.source for b in items) + " |",
               "|---|" + "---|" * len(items)]
     for c in CATEGORIES:
@@ -53,7 +55,7 @@ def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str
               "", f"![breakdown]({png.name})", ""]
     costs = cost_table(luts, list(specs))
     matrix = kendall_matrix(costs, bootstrap=300)
-    hm = heatmap_png(matrix, out / "kendall.png")
+    hm = heatmap_png(matrix, out / "report-kendall.png")
     lines += [f"## Kendall τ-b over {matrix.n} models", "", "| | " + " | ".join(matrix.columns) + " |",
               "|---|" + "---|" * len(matrix.columns)]
     for i, c in enumerate(matrix.columns):
@@ -62,7 +64,7 @@ def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str
     lat = costs[luts[0].device].to_numpy()
     gf = costs["FLOPs"].to_numpy() / 1e9
     front = pareto_mask(lat, gf)
-    pp = pareto_png(lat, gf, out / "pareto.png", xlabel=f"latency on {luts[0].device} (ms)", ylabel="GFLOPs",
+    pp = pareto_png(lat, gf, out / "report-pareto.png", xlabel=f"latency on {luts[0].device} (ms)", ylabel="GFLOPs",
                     title="capacity vs latency")
     lines += [f"## Pareto front: GFLOPs vs latency on {luts[0].device}", "",
               "| spec | latency ms | GFLOPs |", "|---|---|---|"]
@@ -71,5 +73,24 @@ def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str
         lines.append(f"| {costs.index[i]} | {lat[i]:.4g} | {gf[i]:.4g} |")
     lines += ["", f"![pareto]({pp.name})", ""]
     path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    if html:
+        (out / "report.html").write_text(markdown_to_html(text, title=f"lutnas report: {model.canonical()}"))
     return path
+
+
+def markdown_to_html(text: str, title: str = "lutnas report") -> str:
+    """A standalone HTML page from the report's Markdown (markdown-it-py with tables), images by
+    relative path so the folder can be moved or served as it is."""
+    import html as _html
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(text)
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+             "th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}"
+             "th:first-child,td:first-child{text-align:left}img{max-width:100%;height:auto}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_html.escape(title)}</title>"
+            f"<style>{style}</style></head>\n<body>\n{body}</body></html>\n")

@@ -12,15 +12,13 @@ from lutnas.analysis import (
 )
 from lutnas.analysis.correlate import cost_table, read_measured_table, specs_from_option
 from lutnas.categories import CATEGORIES
-from lutnas.cli.devices_cmd import device_option_opt
-from lutnas.cli.options import json_opt, protocol_opt, seed_opt, values_opt
+from lutnas.cli.options import device_option_opt, json_opt, nonempty_path, protocol_opt, seed_opt, values_opt
 from lutnas.cli.output import emit, table
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
 from lutnas.luts import LUT
-from lutnas.measure import measured_breakdown
 from lutnas.profiler import get_protocol
-from lutnas.cli.lut_cmd import resolve_space
+from lutnas.spaces.select import resolve_space
 from lutnas.spaces import parse_spec
 
 
@@ -51,10 +49,11 @@ def _breakdown_text(d: dict) -> str:
               help="A tool output to compare (benchmark_model log, trtexec profile, torch trace...).")
 @click.option("--flops/--no-flops", default=True, show_default=True, help="Include the FLOPs breakdown.")
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the stacked-bar PNG.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the stacked-bar PNG.")
 @json_opt
 def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, out, as_json) -> None:
     """Per-category cost of one model on each source, with cosine distances (seed 000 Table 11)."""
+    from lutnas.measure import measured_breakdown
     from lutnas.measure.target import is_model_file
 
     spec = model if is_model_file(model) else parse_spec(model)
@@ -150,16 +149,20 @@ def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_dev
 @values_opt
 @seed_opt
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=nonempty_path,
+              help="Folder for report.md and its figures.")
+@click.option("--html", is_flag=True, help="Also write report.html (a standalone page beside report.md).")
 @json_opt
-def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, as_json) -> None:
+def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, html, as_json) -> None:
     """Write one Markdown page (tables, breakdown, Kendall τ, Pareto front) for the given tables."""
     from lutnas.analysis.report import write_report
+    from lutnas.measure import measured_breakdown
 
     tables = [LUT.read(p) for p in luts]
     specs = specs_from_option(resolve_space(None, values, table=tables[0]), specs_opt, seed)
     spec = parse_spec(model)
     measured = [measured_breakdown(get_device(d), spec, get_protocol(protocol)) for d in devices]
-    path = write_report(tables, specs, spec, out, measured)
-    emit({"report": str(path), "files": sorted(str(p) for p in Path(out).glob("*.png"))}, as_json,
+    path = write_report(tables, specs, spec, out, measured, html=html)
+    files = sorted(str(p) for p in Path(out).glob("report*.*") if p != path)
+    emit({"report": str(path), "files": files}, as_json,
          lambda d: f"report: {d['report']}")

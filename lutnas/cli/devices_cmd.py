@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import click
 
-from lutnas.cli.options import device_opt, json_opt, protocol_opt
+from lutnas.cli.options import device_opt, device_option_opt, json_opt, protocol_opt
 from lutnas.cli.output import emit, table
 from lutnas.devices import get_device, list_devices, parse_device_options
-from lutnas.measure.target import measurement_summary, measure_target
 from lutnas.profiler import get_protocol
 from lutnas.spaces import parse_block_key, parse_spec
-
-device_option_opt = click.option("--device-option", "device_options", multiple=True, metavar="KEY=VALUE",
-                                 help="Device option, e.g. threads=1 or opt=basic (repeatable; see `lutnas devices`).")
-
 
 @click.command("devices")
 @json_opt
@@ -42,6 +37,7 @@ def devices_cmd(as_json: bool) -> None:
 def measure_cmd(model, block, model_file, device, device_options, protocol, batch, ops, as_json) -> None:
     """Time one model, block or model file on a device under the measurement protocol."""
     from lutnas.errors import InputError
+    from lutnas.measure.target import measurement_summary, measure_target
 
     if sum(x is not None for x in (model, block, model_file)) != 1:
         raise InputError("give exactly one of --model, --block or --file")

@@ -8,8 +8,9 @@ from typing import Any, Iterator, Sequence
 
 import click
 
-from lutnas.cli.devices_cmd import device_option_opt
-from lutnas.cli.options import batch_opt, json_opt, nonempty_path, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt
+from lutnas.cli.options import (
+    batch_opt, device_option_opt, json_opt, nonempty_path, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt,
+)
 from lutnas.cli.output import emit, note
 from lutnas.devices import parse_device_options
 from lutnas.profiler import get_protocol
@@ -94,7 +95,8 @@ def farm_group() -> None:
 def farm_build_cmd(more_devices, devices, device_options, space, values, values_file, sample, seed, batch, protocol, ops, modules, method,
                    out_dir, address, as_json) -> None:
     """One resumable table per device, all devices measuring at once (one Ray actor per device)."""
-    from lutnas.cli.lut_cmd import build_selection, resolve_space
+    from lutnas.cli.lut_cmd import build_selection
+    from lutnas.spaces.select import resolve_space
 
     from lutnas.errors import InputError
 

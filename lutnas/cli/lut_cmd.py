@@ -7,31 +7,19 @@ from pathlib import Path
 
 import click
 
-from lutnas.cli.devices_cmd import device_option_opt
 from lutnas.cli.options import (
-    batch_opt, device_opt, json_opt, nonempty_path, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt,
+    batch_opt, device_opt, device_option_opt, json_opt, nonempty_path, protocol_opt, seed_opt, space_opt, values_file_opt,
+    values_opt,
 )
 from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import build_progress, progress_bar
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.analysis.fidelity import scatter_png
 from lutnas.luts import LUT, fit_calibration, save_calibration
-from lutnas.measure import build_lut, measure_models, validate
-from lutnas.spaces.select import sample_specs
+from lutnas.spaces.select import resolve_space, sample_specs
 from lutnas.profiler import get_protocol
-from lutnas.spaces import enumerable, get_space, load_values_toml, parse_spec, parse_values
-
-
-def resolve_space(space: str | None, values: tuple[str, ...] = (), values_file: str | None = None, table: LUT | None = None):
-    """The named space, else the table's own, else ``vit-scaling``; narrowed by --values / --values-file."""
-    narrowed = load_values_toml(values_file) if values_file else {}
-    narrowed.update(parse_values(values))
-    if space:
-        return get_space(space, narrowed)
-    own = table.space() if table is not None else None
-    return own.narrow(narrowed) if own is not None else get_space("vit-scaling", narrowed)
+from lutnas.spaces import enumerable, parse_spec
 
 
 def _copies(text: str):
@@ -87,6 +75,8 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
     """Measure every unique block the chosen specs need; resumable (re-run the same command).
 
     Spaces too large to enumerate (autovit-*) build every block any of their specs can use."""
+    from lutnas.measure import build_lut
+
     explicit = click.get_current_context().get_parameter_source("select") == click.core.ParameterSource.COMMANDLINE
     if explicit and (sample or specs_file):
         raise InputError("--grid, --sample and --specs choose the specs three ways; give one")
@@ -215,6 +205,8 @@ def _device_for(lut: LUT, device: str | None, device_options):
 @json_opt
 def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_json) -> None:
     """Fit measured ≈ a × sum-of-blocks + b on N measured full models; store it in the table."""
+    from lutnas.measure import measure_models
+
     lut = LUT.read(path)
     if lut.space() is None:
         raise InputError(f"LUT {path} names no space; cannot sample models")
@@ -250,6 +242,9 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
 @json_opt
 def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, out, as_json) -> None:
     """Measure held-out full models and compare with the table: ±5 %, ±10 %, MAPE, Kendall τ."""
+    from lutnas.analysis.fidelity import scatter_png
+    from lutnas.measure import validate
+
     lut = LUT.read(path)
     space = resolve_space(None, values, values_file, lut)
     dev = _device_for(lut, device, device_options)

@@ -35,6 +35,8 @@ values_file_opt = click.option(
 )
 space_opt = click.option("--space", default="vit-scaling", show_default=True, help="Search space name (see `lutnas spaces`).")
 device_opt = click.option("--device", default="torch-cpu", show_default=True, help="Device name (see `lutnas devices`).")
+device_option_opt = click.option("--device-option", "device_options", multiple=True, metavar="KEY=VALUE",
+                                 help="Device option, e.g. threads=1 or opt=basic (repeatable; see `lutnas devices`).")
 protocol_opt = click.option(
     "--protocol", default="default", show_default=True, callback=_protocol,
     help="Measurement protocol preset: quick, default or thorough.",

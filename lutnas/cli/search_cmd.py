@@ -9,14 +9,13 @@ from lutnas.cli.options import json_opt, nonempty_path, protocol_opt, seed_opt, 
 from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import progress_bar
 from lutnas.errors import InputError
-from lutnas.luts import LUT
 from lutnas.params import parse_assignments
 from lutnas.search import fastest_spec, get_searcher, run_search, searcher_names
 from lutnas.raycluster import check_address
 from lutnas.search.executors import wrap_objective
 from lutnas.search.objectives import OBJECTIVES
 from lutnas.search.setup import build_problem
-from lutnas.cli.lut_cmd import resolve_space
+from lutnas.spaces.select import resolve_space
 
 
 class _SearchCommand(click.Command):
@@ -69,6 +68,8 @@ class _SearchCommand(click.Command):
 def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, params, space, values, values_file, budget,
                batch, seed, out, verify, protocol, executor, address, workers, as_json) -> None:
     """Search a space for the best spec under latency/params/FLOPs budgets, against saved tables."""
+    from lutnas.luts import LUT  # pandas/pyarrow: not for --help
+
     cls = get_searcher(algorithm)
     searcher = cls(seed=seed, **cls.from_strings(parse_assignments(params, "--param")))
     if executor == "ray":

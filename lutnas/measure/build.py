@@ -23,7 +23,6 @@ from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
-from lutnas.models import auto_copies, build_block_copies
 from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.blocks import BlockKey
 
@@ -255,6 +254,8 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
 def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
                 op_runs: int, method: str) -> dict[str, Any]:
     """Measure one block key and return its LUT row (times per block: per call / copies)."""
+    from lutnas.models import auto_copies, build_block_copies  # torch: only when something is built
+
     n_copies = auto_copies(key) if copies == "auto" else int(copies)
     module, example = build_block_copies(key, n_copies, batch=batch)
     artifact = device.prepare(module, example)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from scipy import stats
 
 
 def noise_ceiling(device: Any, specs: Sequence[Any], protocol: Any) -> dict[str, Any]:
     """Measure every spec twice (two passes, so drift between passes counts) and rank-correlate."""
+    from scipy import stats  # slow import: only when used
     from lutnas.measure.validate import measure_models
 
     first = measure_models(device, specs, protocol)

@@ -7,7 +7,6 @@ from typing import Any
 from lutnas.categories import CATEGORIES
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
-from lutnas.models import build_block, build_model, model_input
 from lutnas.profiler.measurement import Measurement, OpRecord
 from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.blocks import BlockKey
@@ -26,6 +25,8 @@ def is_model_file(name: Any) -> bool:
 def prepare_target(device: Device, target: BlockKey | ViTSpec | Any, batch: int = 1, attention: str = "timm", seed: int = 0):
     """Build the module for a block key or spec and let the device prepare it; a model file
     (``.tflite``, SavedModel folder) goes to the device's ``prepare_file``."""
+    from lutnas.models import build_block, build_model, model_input  # torch: only when something is built
+
     if is_model_file(target):
         if not hasattr(device, "prepare_file"):
             raise InputError(f"device {device.label!r} cannot run a model file; tflite-cpu and adb:* take .tflite files")

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from lutnas.errors import InputError
-from lutnas.registry import Registry
+from lutnas.registry import Registry, load_target
 from lutnas.search.problem import gflops_cost, params_cost
 
 Scorer = Callable[[Sequence[Any]], np.ndarray]
@@ -97,9 +97,9 @@ def python_objective(target: str) -> Scorer:
 
 
 def _asvit(argument: str, seed: int) -> Scorer:
-    from lutnas.search.asvit import AsViTObjective
-
-    return AsViTObjective(seed=seed)
+    # torch-based proxies live with the model builders; loaded by name so that a search on a
+    # saved table never imports torch (DESIGN.md layers)
+    return load_target("lutnas.models.proxies:AsViTObjective")(seed=seed)
 
 
 #: every objective kind: built-ins and the entry-point group ``lutnas.objectives``

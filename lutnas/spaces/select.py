@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lutnas.errors import InputError
+
+if TYPE_CHECKING:
+    from lutnas.spaces.space import ViTSpace as Space
 
 
 def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Any]:
@@ -29,3 +32,16 @@ def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path
             raise InputError(f"specs file {str(p)!r} holds no specs")
         return specs
     raise InputError(f"unknown spec selection {how!r}")
+
+
+def resolve_space(space: str | None, values: tuple[str, ...] = (), values_file: str | None = None, table: Any = None) -> Space:
+    """The named space, else the table's own (``table.space()``), else ``vit-scaling``; narrowed by
+    ``values`` (``NAME=V1,V2`` strings) and a TOML ``values_file``."""
+    from lutnas.spaces.space import get_space, load_values_toml, parse_values
+
+    narrowed = load_values_toml(values_file) if values_file else {}
+    narrowed.update(parse_values(values))
+    if space:
+        return get_space(space, narrowed)
+    own = table.space() if table is not None else None
+    return own.narrow(narrowed) if own is not None else get_space("vit-scaling", narrowed)

@@ -6,7 +6,6 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from lutnas.params import Interval, Numbers
 from lutnas.search.algorithms.greedy import _budget_of, cheapest
@@ -81,6 +80,8 @@ class AsViTScaling(Searcher):
         if not cands:
             run.done = True
             return
+        from scipy.stats import rankdata  # slow import: only when a step is ranked
+
         objective = run.problem.objective
         if hasattr(objective, "components"):
             le, kappa = objective.components(cands)

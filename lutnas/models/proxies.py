@@ -1,4 +1,5 @@
-"""Seed 001's training-free proxies, computed with torch on CPU from randomly initialised models.
+"""As-ViT's training-free proxies (objective ``asvit`` of ``lutnas search``), computed with torch on
+CPU from randomly initialised models.
 
 - Length distortion L^E: feed a closed curve x(t) = cos(t)·a + sin(t)·b through the network
   (M points) and divide the output curve's length by the input curve's (higher is better).
