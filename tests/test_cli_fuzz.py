@@ -43,9 +43,12 @@ def files(tmp_path_factory):
     (root / "specs.txt").write_text("d=2,h=2,e=32,r=2,I=64,p=16\n")
     (root / "bad.toml").write_text("[values]\nd = 'x'\n")
     (root / "acc.csv").write_text("spec,accuracy\nd=2,h=2,e=32,r=2,I=64,p=16,high\n")
-    return {"table": str(table), "files": [str(table), str(root / "missing.parquet"), str(root), str(root / "text.txt"),
+    cwd = os.getcwd()
+    os.chdir(root)  # whatever an example writes beside itself lands here, never in the checkout
+    yield {"table": str(table), "files": [str(table), str(root / "missing.parquet"), str(root), str(root / "text.txt"),
                                           str(root / "empty.txt"), str(root / "obj.json"), "", "/proc/lutnas/x"],
-            "root": root, "specs": str(root / "specs.txt"), "toml": str(root / "bad.toml"), "acc": str(root / "acc.csv")}
+           "root": root, "specs": str(root / "specs.txt"), "toml": str(root / "bad.toml"), "acc": str(root / "acc.csv")}
+    os.chdir(cwd)
 
 
 def check(args, **env):
