@@ -82,11 +82,11 @@ def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, 
 @click.option("--columns", default=None, help="Comma-separated columns to rank (default: all).")
 @values_opt
 @seed_opt
-@click.option("--bootstrap", type=int, default=1000, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--noise-device", default=None, help="Measure models twice on this device for a noise ceiling.")
-@click.option("--noise-models", type=int, default=20, show_default=True)
+@click.option("--noise-models", type=click.IntRange(min=2), default=20, show_default=True)
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the heat-map PNG.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the heat-map PNG.")
 @json_opt
 def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_device, noise_models, protocol, out, as_json) -> None:
     """Kendall τ-b matrix between cost columns over a set of models (LUT files or measured tables)."""
