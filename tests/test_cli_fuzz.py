@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lutnas.cli.main import cli
-from lutnas.luts import write_table
-from lutnas.spaces import block_macs_by_category, get_space
+from lutnas.spaces import get_space
+from synthetic import write_synthetic
 
 JUNK = ["", "0", "-1", "1", "2", "nan", "inf", "-inf", "1e9", "abc", "x=y", "=", "-", " ", "1,2", "0.5", "☃"]
 MINI = {"d": [2, 4], "h": [2], "e": [32, 64], "r": [2], "I": [64], "p": [16]}
@@ -28,15 +28,7 @@ FUZZ = settings(max_examples=int(os.environ.get("LUTNAS_FUZZ_EXAMPLES", "25")), 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
-    space = get_space("vit-mini", MINI)
-    rows = []
-    for key in space.unique_blocks():
-        ms = 0.01 + sum(block_macs_by_category(key).values()) / 1e8
-        rows.append({"device": "synthetic", "kind": key.kind, "key": key.canonical(), **key.fields(), "batch": 1,
-                     "copies": 1, "method": "isolated", "median_ms": ms, "mean_ms": ms, "p10_ms": ms, "p90_ms": ms,
-                     "std_ms": 0.0, "cv": 0.0, "n": 10, "flagged": False, "protocol": "synthetic"})
-    table = root / "t.parquet"
-    write_table(rows, {"device": "synthetic", "space": space.to_dict(), "protocol": {"name": "synthetic"}}, table)
+    table = write_synthetic(root / "t.parquet", get_space("vit-mini", MINI))
     (root / "text.txt").write_text("not a tool output\n")
     (root / "empty.txt").write_text("")
     (root / "obj.json").write_text("{}")

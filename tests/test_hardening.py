@@ -13,26 +13,11 @@ from click.testing import CliRunner
 
 from lutnas.cli.main import cli
 from lutnas.errors import InputError
-from lutnas.luts import LUT, write_table
-from lutnas.spaces import block_macs_by_category, get_space
+from lutnas.luts import LUT
+from lutnas.spaces import get_space
+from synthetic import synthetic_rows, write_synthetic
 
 MINI = {"d": [2, 4], "h": [2], "e": [32, 64], "r": [2], "I": [64], "p": [16]}  # 4 specs
-
-
-def synthetic_rows(space, scale: float = 1.0):
-    rows = []
-    for key in space.unique_blocks():
-        ms = scale * (0.01 + sum(block_macs_by_category(key).values()) / 1e8)
-        rows.append({"device": "synthetic", "kind": key.kind, "key": key.canonical(), **key.fields(), "batch": 1,
-                     "copies": 1, "method": "isolated", "median_ms": ms, "mean_ms": ms, "p10_ms": ms, "p90_ms": ms,
-                     "std_ms": 0.0, "cv": 0.0, "n": 10, "flagged": False, "protocol": "synthetic"})
-    return rows
-
-
-def write_synthetic(path, space, rows=None):
-    write_table(rows if rows is not None else synthetic_rows(space),
-                {"device": "synthetic", "space": space.to_dict(), "protocol": {"name": "synthetic"}}, path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,12 @@ def write_table(rows: list[dict[str, Any]], meta: dict[str, Any], path: str | Pa
     table = pa.Table.from_pylist([{c: r.get(c) for c in SCHEMA.names} for r in rows], schema=SCHEMA)
     blob = {"creator": f"lutnas {lutnas.__version__}", "schema_version": SCHEMA_VERSION, **meta}
     table = table.replace_schema_metadata({META_KEY: json.dumps(blob, default=str).encode()})
+    write_parquet_atomic(table, path)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Temp file in the same folder, fsync, rename: a reader sees the old file or the new one,
+    never half of one (a crash or a full disk leaves the old file intact)."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lutnas.errors import InputError
+from lutnas.luts.schema import write_parquet_atomic
 from lutnas.search.problem import LatencyCost, Problem
 
 META_KEY = b"lutnas"
@@ -95,16 +95,7 @@ def write_history(path: Path, rows: list[dict[str, Any]], signature: dict[str, A
     meta[META_KEY] = json.dumps({"problem": signature}, default=str).encode()
     table = table.replace_schema_metadata(meta)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_parquet_atomic(table, path)
 
 
 __all__ = ["problem_signature", "read_history", "table_digest", "write_history"]
