@@ -110,12 +110,16 @@ def test_search_arguments_are_checked_first(table, args, words):
     one_line(res, 2, *words)
 
 
-def test_unreachable_ray_address_is_a_bounded_wait(table, monkeypatch):
+@pytest.mark.parametrize("command", ["search", "lut build", "farm build"])
+def test_unreachable_ray_address_is_a_bounded_wait(table, tmp_path, monkeypatch, command):
     pytest.importorskip("ray")
     monkeypatch.setenv("LUTNAS_RAY_TIMEOUT", "2")
     path, _ = table
-    res = invoke(["search", "--lut", str(path), "--latency-ms", "1", "--executor", "ray", "--address", "127.0.0.1:1"])
-    one_line(res, 1, "cannot reach the Ray cluster at 127.0.0.1:1")
+    args = {"search": ["search", "--lut", str(path), "--latency-ms", "1", "--executor", "ray"],
+            "lut build": ["lut", "build", "--space", "vit-mini", "--out", str(tmp_path / "t.parquet"), "--executor", "ray"],
+            "farm build": ["farm", "build", "--devices", "torch-cpu", "--space", "vit-mini", "--out-dir", str(tmp_path)]}
+    res = invoke([*args[command], "--address", "127.0.0.1:1"])
+    one_line(res, 1, "cannot reach the Ray cluster at 127.0.0.1:1")  # one line: no empty progress bar before it
 
 
 def test_table_objective_with_text_scores(table, tmp_path):

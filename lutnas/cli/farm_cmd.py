@@ -27,21 +27,28 @@ def farm_progress(devices: Sequence[str], enabled: bool) -> Iterator[Any]:
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[text]}"))
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        tasks = {d: bar.add_task(d, total=None, text="") for d in devices}
+    bar = Progress(*columns, console=Console(stderr=True))
+    tasks: dict[str, Any] = {}
 
-        def on_event(device: str, event: str, info: dict[str, Any]) -> None:
-            if event == "plan":
-                bar.update(tasks[device], total=info["todo"], completed=0,
-                           text=f"{info['present']} present, {info['todo']} to measure")
-            elif event == "row":
-                flag = " FLAGGED" if info["flagged"] else ""
-                bar.update(tasks[device], completed=info["done"], text=f"{info['key']} {info['median_ms']:.3g} ms{flag}"[:60])
-            elif event == "lost":
-                bar.console.print(f"[{device}] lost a worker while measuring {info['key']} ({info['error']}); "
-                                  f"re-queued, {info['actors_left']} worker(s) left")
+    def on_event(device: str, event: str, info: dict[str, Any]) -> None:
+        if not tasks:  # drawn at the first event: a failure before it (no cluster) prints no empty bar
+            bar.start()
+            tasks.update({d: bar.add_task(d, total=None, text="") for d in devices})
+        if event == "plan":
+            bar.update(tasks[device], total=info["todo"], completed=0,
+                       text=f"{info['present']} present, {info['todo']} to measure")
+        elif event == "row":
+            flag = " FLAGGED" if info["flagged"] else ""
+            bar.update(tasks[device], completed=info["done"], text=f"{info['key']} {info['median_ms']:.3g} ms{flag}"[:60])
+        elif event == "lost":
+            bar.console.print(f"[{device}] lost a worker while measuring {info['key']} ({info['error']}); "
+                              f"re-queued, {info['actors_left']} worker(s) left")
 
+    try:
         yield on_event
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def ray_build(devices: Sequence[str], space: Any, specs: Sequence[Any], outs: dict[str, Path], protocol: str,
