@@ -8,6 +8,7 @@ goes, missing and foreign files) mixed with valid ones. Nothing measures more th
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,19 @@ def files(tmp_path_factory):
     os.chdir(cwd)
 
 
+def _hang(signum, frame):
+    raise TimeoutError("no answer within 60 s: a hang")
+
+
 def check(args, **env):
-    """One run: exit 0/1/2, no traceback, an error line last on stderr when it failed."""
-    res = CliRunner().invoke(cli, args, env={"LUTNAS_RAY_TIMEOUT": "0.5", **env})
+    """One run: exit 0/1/2 within 60 s, no traceback, an error line last on stderr when it failed."""
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(60)
+    try:
+        res = CliRunner().invoke(cli, args, env={"LUTNAS_RAY_TIMEOUT": "0.5", **env})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert res.exception is None or isinstance(res.exception, SystemExit), (args, repr(res.exception))
     assert res.exit_code in (0, 1, 2), (args, res.exit_code, res.output)
     assert "Traceback" not in res.output, (args, res.output)
