@@ -70,7 +70,7 @@ class Registry(Generic[T]):
         old = self._targets.get(name)
         if old is not None and old is not target and old != target:
             raise InputError(f"{self.kind} {name!r} is already registered ({_describe(old)}); "
-                             f"refusing {_describe(target)}")
+                             f"refusing a second one ({_describe(target)}) of that name")
         self._targets[name] = target
         return target
 
@@ -162,10 +162,12 @@ class Registry(Generic[T]):
 
 
 def _describe(target: Any) -> str:
+    """``module:attribute`` of a target or a loaded class/function; the type of anything else."""
     if isinstance(target, str):
         return target
-    name = getattr(target, "__qualname__", None) or getattr(target, "name", None) or type(target).__name__
-    return f"{getattr(target, '__module__', '?')}:{name}" if isinstance(target, type) else str(name)
+    if hasattr(target, "__qualname__"):
+        return f"{getattr(target, '__module__', '?')}:{target.__qualname__}"
+    return f"a {type(target).__module__}.{type(target).__qualname__}"
 
 
 __all__ = ["Registry", "load_target"]

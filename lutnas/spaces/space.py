@@ -219,8 +219,6 @@ _SPACES: Registry[Any] = Registry("space", "lutnas.spaces")
 
 def register_space(space: ViTSpace) -> ViTSpace:
     """Register a named space; refuses a duplicate name."""
-    if space.name in _SPACES:
-        raise InputError(f"space {space.name!r} is already registered")
     _SPACES.register(space.name, space)
     return space
 
