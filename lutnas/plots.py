@@ -35,11 +35,16 @@ def set_title(fig: Any, ax: Any, text: str, fontsize: float = 9) -> None:
     fig.suptitle(textwrap.fill(text, width_chars), fontsize=fontsize)
 
 
-def log_axes(ax: Any) -> None:
-    """Log-scaled x and y with plain, non-overlapping tick labels (1, 2, 3, 5 per decade; no minor labels)."""
+def log_axes(ax: Any, which: str = "xy") -> None:
+    """Log-scaled ``which`` axes with plain, non-overlapping tick labels (1, 2, 3, 5 per decade; no
+    minor labels)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    for axis in (ax.xaxis, ax.yaxis):
+    if "x" in which:
+        ax.set_xscale("log")
+    if "y" in which:
+        ax.set_yscale("log")
+    for axis in [a for n, a in (("x", ax.xaxis), ("y", ax.yaxis)) if n in which]:
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0), numticks=12))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())

@@ -98,8 +98,10 @@ def test_killed_build_loses_no_row(tmp_path):
     info = json.loads(res.stdout)
     after = pd.read_parquet(path)
     assert info["present"] >= len(before) and len(after) == after["key"].nunique() == 52
-    kept = after.set_index("key").loc[before["key"], "median_ms"].to_numpy()
-    np.testing.assert_array_equal(kept, before["median_ms"].to_numpy())  # old rows untouched
+    # old rows untouched, except those the end-of-build self-check re-measured on purpose
+    untouched = before[~before["key"].isin(info.get("recheck", {}).get("remeasured_keys", []))]
+    kept = after.set_index("key").loc[untouched["key"], "median_ms"].to_numpy()
+    np.testing.assert_array_equal(kept, untouched["median_ms"].to_numpy())
 
 
 def test_mixed_tables_are_refused(small_table, tmp_path):
@@ -167,9 +169,54 @@ def test_unseen_blocks_are_predicted_and_marked(small_table):
     assert summary["coverage"]["fraction"] == 1.0 and "encoder" in summary["regressor"]
 
 
+def test_corrections_are_refused_when_not_supported():
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(2, 20, 12)
+    # pure noise around the raw table (±3 %): the ratio's interval includes 1 -> not applied
+    noise = fit_calibration(raw, raw * rng.normal(1.0, 0.03, 12))
+    assert noise["applied"] is False and "includes 1" in noise["reason"]
+    lo, hi = noise["ratio_ci"]
+    assert lo < 1 < hi
+    # a real 8 % under-prediction with 2 % noise: supported and applied
+    real = fit_calibration(raw, raw * 1.08 * rng.normal(1.0, 0.02, 12))
+    assert real["applied"] is True and real["ratio_ci"][0] > 1 and real["cv_mape_calibrated"] < real["cv_mape_raw"]
+    # two models can never support it, however clean
+    assert fit_calibration(raw[:2], raw[:2] * 1.2)["applied"] is False
+    from lutnas.luts.calibration import drift_correction
+
+    assert drift_correction(raw[:5], raw[:5] * rng.normal(1.0, 0.02, 5))["applied"] is False
+    assert drift_correction(raw, raw * 1.2 * rng.normal(1.0, 0.01, 12))["applied"] is True
+
+
+def test_noise_ceiling_and_verdict_from_two_measurement_sets():
+    from lutnas.analysis.fidelity import error_by_factor, noise_verdict
+    from lutnas.measure.validate import _judge, _noise_ceiling, _schedule
+
+    rng = np.random.default_rng(1)
+    true = rng.uniform(5, 50, 40)
+    runs = np.stack([true * rng.normal(1, 0.02, 40), true * rng.normal(1, 0.02, 40)], axis=1)
+    ceiling = _noise_ceiling(runs)
+    assert 0.01 < ceiling["mape"] < 0.05 and ceiling["kendall_tau"] > 0.9
+    good = _judge(true, runs)  # a perfect table: its error is half a repeat's noise
+    assert noise_verdict(good, ceiling)["status"] == "at_ceiling"
+    biased = _judge(true * 0.93, runs)
+    assert noise_verdict(biased, ceiling)["status"] == "above_ceiling" and biased["bias"] < -0.05
+    assert noise_verdict({**good, "n": 4}, ceiling)["status"] == "inconclusive"
+    assert noise_verdict(good, {**ceiling, "mape": 0.2})["status"] == "inconclusive"
+    # structured error shows up per factor value
+    specs = [parse_spec(f"d={d},h=2,e=32,r=4,I=64,p=16") for d in [2, 4] * 20]
+    groups = error_by_factor(specs, np.where([s.d == 4 for s in specs], 0.9, 1.0) * true, true)["d"]
+    assert groups[0]["bias"] == pytest.approx(0.0) and groups[1]["bias"] == pytest.approx(-0.1)
+    # interleaving: each pass holds every model once, no model measured twice in a row
+    order = _schedule(3, 5, 2, 2, seed=0)
+    assert len(order) == 2 * 8 + 2
+    assert all((a.what, a.index) != (b.what, b.index) for a, b in zip(order, order[1:]))
+
+
 def test_calibration_and_fidelity_math():
     cal = fit_calibration(np.array([1.0, 2.0, 4.0] * 3), np.array([1.2, 2.2, 4.2] * 3))
     assert cal["a"] == pytest.approx(1.0) and cal["b"] == pytest.approx(0.2) and cal["fit"] == "linear"
+    assert cal["applied"] and cal["cv_mape_calibrated"] < cal["cv_mape_raw"]
     few = fit_calibration(np.array([1.0, 2.0, 4.0]), np.array([1.1, 2.2, 4.0]))
     assert few["fit"] == "ratio" and few["a"] == pytest.approx(1.1) and few["b"] == 0
     f = fidelity(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.1, 3.5, 4.0]))
@@ -186,6 +233,9 @@ def test_cli_build_show_validate(tmp_path):
     assert json.loads(res.stdout)["blocks"] == 7  # 4 encoders (2 token counts x 2 ratios), 2 patch, 1 head
     show = json.loads(runner.invoke(cli, ["lut", "show", str(path), "--json"]).stdout)
     assert show["rows"] == 7 and show["device"] == "torch-cpu"
+    res = runner.invoke(cli, ["lut", "validate", str(path), "--sample", "3", "--calibrate", "2", "--values", "d=2",
+                              "--values", "h=2", "--values", "e=32", "--values", "I=64", "--protocol", "quick"])
+    assert res.exit_code == 2 and "need 5" in res.stderr  # a 4-model space cannot give 5 distinct models
     res = runner.invoke(cli, ["lut", "validate", str(path), "--sample", "2", "--calibrate", "2", "--values", "d=2",
                               "--values", "h=2", "--values", "e=32", "--values", "I=64", "--protocol", "quick",
                               "--blocks", "2", "--json"])
@@ -193,6 +243,119 @@ def test_cli_build_show_validate(tmp_path):
     v = json.loads(res.stdout)
     assert {"within_5pct", "within_10pct", "mape", "kendall_tau", "n"} <= set(v) and v["n"] == 2
     assert Path(v["png"]).stat().st_size > 1000 and len(v["drift"]["rows"]) == 2
-    assert LUT.read(path).calibration["n"] == 2
+    # 2 calibration models cannot support a correction: stored with its reason, not applied
+    stored = LUT.read(path).meta["calibration"]
+    assert stored["n"] == 2 and stored["applied"] is False and "cannot support" in stored["reason"]
+    assert LUT.read(path).calibration is None
+    assert {"noise_ceiling", "bias", "by_factor", "verdict"} <= set(v) and v["verdict"]["status"] == "inconclusive"
+    assert Path(v["residual_png"]).stat().st_size > 1000
     res = runner.invoke(cli, ["lut", "build", "--space", "vit-mini", "--values", "q=1", "--out", str(path)])
     assert res.exit_code == 2 and "unknown factor" in res.stderr
+
+
+class _DriftingDevice:
+    """torch-cpu's prepare, but deterministic times that a test slows down at will (mechanics only)."""
+
+    @staticmethod
+    def make(slowdown: list[float]):
+        from lutnas.devices.torch_cpu import TorchCPUDevice
+
+        class Drifting(TorchCPUDevice):
+            def time(self, artifact, protocol):
+                params = sum(p.numel() for p in artifact.payload.parameters())
+                base = 0.05 + params * 1e-6
+                return [base * slowdown[0]] * 12, {}
+
+        return Drifting()
+
+
+def test_sentinel_normalises_rows_and_flags_a_host_that_stays_slow(tmp_path):
+    slowdown = [1.0]
+    device = _DriftingDevice.make(slowdown)
+    space = get_space("vit-mini", SMALL)
+    path = tmp_path / "drift.parquet"
+    events = []
+    info = build_lut(device, space, space.grid(), path, QUICK, ops=False, stop_after=3, sentinel_every=2, pause_s=0.0,
+                     progress=lambda e, i: events.append(e))
+    first = pd.read_parquet(path)
+    assert (first["host_ratio"] == 1.0).all() and not first["flagged"].any()
+    assert LUT.read(path).meta["sentinel"]["baseline_ms"] > 0 and info["sentinel"]["checks"] >= 2
+    slowdown[0] = 1.3  # the host slows down by 30 % for the rest of the build (resumed)
+    build_lut(device, space, space.grid(), path, QUICK, ops=False, sentinel_every=2, pause_s=0.0,
+              progress=lambda e, i: events.append(e))
+    rows = pd.read_parquet(path)
+    later = rows.iloc[3:]
+    assert "pause" in events  # it paused before giving up
+    assert later["host_ratio"].to_numpy() == pytest.approx(1.3, rel=1e-6)
+    assert later["flagged"].all() and later["flag_reason"].str.contains("slower").all()
+    # normalised to the baseline host speed: a slowed row reads what it would at full speed
+    fresh = _DriftingDevice.make([1.0])
+    from lutnas.measure import measure_row
+    from lutnas.luts.regressor import key_from_row
+
+    r = later.iloc[0].to_dict()
+    expect = measure_row(fresh, key_from_row(r), QUICK, 1, int(r["copies"]), False, 0, "isolated")["median_ms"]
+    assert r["median_ms"] == pytest.approx(expect, rel=1e-6)
+
+
+def test_self_check_finds_contradicting_rows_and_recheck_fixes_them(tmp_path):
+    """A row measured while the host was fast (a costlier block 40 % below its cheaper neighbour)
+    is found, re-measured next to its neighbour, and the table ends consistent; a row that stays
+    odd is flagged with its reason."""
+    from lutnas.luts.consistency import monotonicity_violations, suspicious_rows
+
+    calls: dict[str, int] = {}
+    glitch = {"once": None, "always": None}
+    from lutnas.devices.torch_cpu import TorchCPUDevice
+
+    class Glitchy(TorchCPUDevice):
+        def time(self, artifact, protocol):
+            params = sum(p.numel() for p in artifact.payload.parameters())
+            base = 0.05 + params * 1e-6
+            calls[params] = calls.get(params, 0) + 1
+            if params == glitch["once"] and calls[params] == 1:
+                base *= 0.3  # a one-off: the recheck measures it right
+            if params == glitch["always"]:
+                base *= 0.3  # stays odd: flagged with a reason
+            return [base] * 12, {}
+
+    space = get_space("vit-mini", SMALL)
+    keys = space.unique_blocks(space.grid())
+    enc = sorted([k for k in keys if k.kind == "encoder"], key=lambda k: (k.tokens, k.mlp_ratio))
+    from lutnas.models import auto_copies, build_block_copies
+
+    def n_params(key):
+        module, _ = build_block_copies(key, auto_copies(key))
+        return sum(p.numel() for p in module.parameters())
+
+    glitch["once"] = n_params(enc[-1])       # the costliest encoder, fast once
+    path = tmp_path / "g.parquet"
+    info = build_lut(Glitchy(), space, space.grid(), path, QUICK, ops=False, sentinel_every=0)
+    assert info["recheck"]["suspicious"] >= 1 and info["recheck"]["remeasured"] >= 2
+    assert info["recheck"]["still_suspicious"] == 0
+    rows = pd.read_parquet(path)
+    assert not monotonicity_violations(rows) and not rows["flagged"].any()
+
+    glitch["once"], glitch["always"] = None, n_params(enc[-1])
+    path2 = tmp_path / "g2.parquet"
+    info = build_lut(Glitchy(), space, space.grid(), path2, QUICK, ops=False, sentinel_every=0)
+    rows = pd.read_parquet(path2)
+    bad = rows[rows["key"] == enc[-1].canonical()].iloc[0]
+    assert bad["flagged"] and "faster" in bad["flag_reason"]
+    assert {f.key for f in suspicious_rows(rows)} >= {enc[-1].canonical()}
+
+
+def test_lut_check_cli(small_table, tmp_path):
+    path, space = small_table
+    res = CliRunner().invoke(cli, ["lut", "check", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)["tables"][0]
+    assert rep["ok"] and rep["coverage"]["fraction"] == 1.0 and rep["rows"] == len(space.unique_blocks())
+    # a table that covers half its space fails the check (exit 2) and says why
+    from lutnas.luts import read_table, write_table
+
+    table, meta = read_table(path)
+    half = tmp_path / "half.parquet"
+    write_table(table.to_pylist()[:3], {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, half)
+    res = CliRunner().invoke(cli, ["lut", "check", str(path), str(half)])
+    assert res.exit_code == 2 and "FAILED" in res.stdout and "covers 3 of the" in res.stdout

@@ -34,10 +34,13 @@ def _copies(text: str):
     return n
 
 
-def _distinct(space, n: int, what: str) -> None:
-    """Refuse drawing more distinct models than an enumerable space holds (no repeats, no overlap)."""
-    if enumerable(space) and n > space.size:
-        raise InputError(f"space {space.name!r} holds {space.size} specs; {what} ask for {n} distinct ones")
+def _distinct_sample(space, n: int, seed: int, what: str) -> list:
+    """``n`` distinct models of ``space`` (never a model twice, so calibration and held-out never overlap)."""
+    pool = list({s.canonical(): s for s in space.sample(n, seed)}.values())
+    if len(pool) < n:
+        raise InputError(f"space {space.name!r} gave {len(pool)} distinct models; {what} need {n} "
+                         f"(calibration and held-out models never overlap)")
+    return pool
 
 
 @click.group("lut")
@@ -153,6 +156,32 @@ def show_cmd(path, as_json) -> None:
     emit(data, as_json, human)
 
 
+@lut_group.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_opt
+def check_cmd(paths, as_json) -> None:
+    """Check tables: each reads, matches the schema, covers its space; rows its self-check finds
+    suspicious (flagged, non-monotone in a factor, far from the kind's cost model). Exit 2 if one fails."""
+    from lutnas.luts.check import check_table
+
+    reports = [check_table(p) for p in paths]
+
+    def human(data: dict) -> str:
+        lines = []
+        for r in data["tables"]:
+            cov = r["coverage"] or {}
+            lines.append(f"{r['path']}: {'ok' if r['ok'] else 'FAILED'} — {r['device']}, space {r['space']}, {r['rows']} rows, "
+                         f"coverage {cov.get('measured', '?')}/{cov.get('space_blocks', '?')}, {r['suspicious']} suspicious "
+                         f"row(s), {r['unexplained_violations']} unexplained monotonicity violation(s)")
+            lines += [f"  problem: {p}" for p in r["problems"]]
+            lines += [f"  {f['key']}: {f['reason']}" for f in r["findings"][:5]]
+        return "\n".join(lines)
+
+    emit({"tables": reports, "ok": all(r["ok"] for r in reports)}, as_json, human)
+    if not all(r["ok"] for r in reports):
+        raise SystemExit(2)
+
+
 @lut_group.command("predict")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.argument("spec")
@@ -212,8 +241,7 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
         raise InputError(f"LUT {path} names no space; cannot sample models")
     space = resolve_space(None, values, table=lut)
     dev = _device_for(lut, device, device_options)
-    _distinct(space, n, f"--sample {n}")
-    specs = space.sample(n, 10_000 + seed)
+    specs = _distinct_sample(space, n, 10_000 + seed, f"--sample {n}")
     with writer_lock(path, "table"):
         with progress_bar("calibrate", enabled=not as_json) as update:
             measured = measure_models(dev, specs, get_protocol(protocol), progress=lambda i, t: update(i, t, ""))
@@ -237,51 +265,68 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
 @protocol_opt
 @click.option("--blocks", "k_blocks", type=click.IntRange(min=0), default=5, show_default=True,
               help="Re-measure K random rows first: report drift since the build and drift-corrected predictions (0: skip).")
+@click.option("--repeats", type=click.IntRange(1, 10), default=2, show_default=True,
+              help="Measurements of each model (interleaved); 2 or more give the noise ceiling.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path,
-              help="Folder for the scatter PNG (default: beside the table).")
+              help="Folder for the scatter and residual PNGs (default: beside the table).")
 @json_opt
-def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, out, as_json) -> None:
-    """Measure held-out full models and compare with the table: ±5 %, ±10 %, MAPE, Kendall τ."""
-    from lutnas.analysis.fidelity import scatter_png
+def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, repeats, out,
+                 as_json) -> None:
+    """Measure held-out full models (each twice, interleaved) and compare with the table: bias, ±5 %,
+    ±10 %, MAPE, Kendall τ — each next to the noise ceiling of re-measuring the same models."""
+    from lutnas.analysis.fidelity import residual_png, scatter_png
     from lutnas.measure import validate
 
     lut = LUT.read(path)
     space = resolve_space(None, values, values_file, lut)
     dev = _device_for(lut, device, device_options)
-    _distinct(space, n + n_cal, f"--sample {n} and --calibrate {n_cal}")
-    pool = space.sample(n + n_cal, 20_000 + seed)
+    pool = _distinct_sample(space, n + n_cal, 20_000 + seed, f"--sample {n} held-out and --calibrate {n_cal}")
     cal_specs, specs = pool[:n_cal], pool[n_cal:]
     prot = get_protocol(protocol)
     with writer_lock(path, "table") if n_cal else contextlib.nullcontext():
         with progress_bar("validate", enabled=not as_json) as update:
             result = validate(lut, dev, specs, prot, cal_specs, progress=lambda i, t: update(i, t, ""),
-                              drift_rows=k_blocks, seed=seed)
+                              drift_rows=k_blocks, seed=seed, repeats=repeats)
     folder = Path(out) if out else Path(path).parent
     png = scatter_png(result["models"], folder / f"{Path(path).stem}-validate.png",
                       f"{lut.device}: {result['n']} held-out models, {result['within_5pct']:.0%} within ±5 %")
     result["png"] = str(png)
+    result["residual_png"] = str(residual_png(result["models"], folder / f"{Path(path).stem}-residuals.png",
+                                              f"{lut.device}: prediction error of {result['n']} held-out models"))
 
     def human(d: dict) -> str:
-        lines = [f"{d['n']} held-out models on {d['device']}:"]
-        rows = [["raw sum of blocks", 100 * d["raw"]["within_5pct"], 100 * d["raw"]["within_10pct"], 100 * d["raw"]["mape"],
-                 d["raw"]["kendall_tau"], d["raw"]["spearman_rho"]],
-                ["calibrated", 100 * d["within_5pct"], 100 * d["within_10pct"], 100 * d["mape"], d["kendall_tau"],
-                 d["spearman_rho"]]]
-        if "drift" in d:
-            dc = d["drift_corrected"]
-            rows.append([f"× host drift {d['drift_ratio']:.3f}", 100 * dc["within_5pct"], 100 * dc["within_10pct"],
-                         100 * dc["mape"], dc["kendall_tau"], dc["spearman_rho"]])
-        lines.append(table(rows, ["prediction", "±5 % (%)", "±10 % (%)", "MAPE %", "Kendall τ", "Spearman ρ"]))
+        lines = [f"{d['n']} held-out models on {d['device']}, each measured {d['repeats']}x (interleaved):"]
+
+        def row(name: str, f: dict) -> list:
+            return [name, 100 * f["bias"], 100 * f["within_5pct"], 100 * f["within_10pct"], 100 * f["mape"], f["kendall_tau"]]
+
+        rows = [row("raw sum of blocks", d["raw"]), row("calibrated" if d.get("calibration_note") is None else
+                                                        "calibrated (not applied: = raw)", d["calibrated"])]
+        if d["drift"]["applied"]:
+            rows.append(row(f"× host drift {d['drift_ratio']:.3f}", d["drift_corrected"]))
+        if d.get("noise_ceiling"):
+            rows.append(row("noise ceiling (re-measuring)", {**d["noise_ceiling"], "kendall_tau": d["noise_ceiling"]["kendall_tau"]}))
+        lines.append(table(rows, ["prediction", "bias %", "±5 % (%)", "±10 % (%)", "MAPE %", "Kendall τ"]))
+        lines.append(f"verdict: {d['verdict']['status']} — {d['verdict']['reason']}")
         if d.get("calibration"):
             c = d["calibration"]
-            lines.append(f"calibration from {c['n']} other models: measured ≈ {c['a']:.4f} × sum + {c['b']:.4f} ms")
+            lines.append(f"calibration from {c['n']} other models: measured ≈ {c['a']:.4f} × sum + {c['b']:.4f} ms; "
+                         f"{'applied' if c.get('applied') else 'not applied'}: {c.get('reason', '')}")
+        if d.get("sentinel"):
+            s = d["sentinel"]
+            lines.append(f"host speed (sentinel {s['key']}): ×{s['median_ratio']:.3f} of the table's baseline; "
+                         f"measurements compared at the table's host speed")
+        for factor, groups in d.get("by_factor", {}).items():
+            lines.append(f"bias by {factor}: " + ", ".join(f"{g['value']:g}: {100 * g['bias']:+.1f} % (n={g['n']})"
+                                                           for g in groups))
         lines.append(table([[w["spec"], w["predicted_ms"], w["measured_ms"], 100 * w["error"]] for w in d["worst"]],
                            ["worst cases", "predicted ms", "measured ms", "error %"]))
-        if "drift" in d:
-            dr = d["drift"]
+        dr = d["drift"]
+        if dr["rows"]:
             lines.append(f"drift over {len(dr['rows'])} re-measured rows: median {100 * dr['median_change']:+.1f} %, "
-                         f"max |change| {100 * dr['max_abs_change']:.1f} %, {dr['within_5pct']:.0%} within ±5 %")
-        lines.append(f"scatter: {d['png']}")
+                         f"max |change| {100 * dr['max_abs_change']:.1f} %; correction "
+                         f"{'applied' if dr['applied'] else 'not applied'}: {dr['reason']}")
+        lines.append(f"plots: {d['png']}, {d['residual_png']}")
         return "\n".join(lines)
 
     emit(result, as_json, human)

@@ -47,6 +47,10 @@ def build_progress(update: Callable[[int, int, str], None], note: Callable[[str]
             for w in info.get("warnings", []):
                 note(f"warning: fingerprint differs from the table's: {w}")
             update(0, info["todo"], "")
+        elif event == "pause":
+            note(f"host {info['ratio']:.2f}x slower than the table's baseline: pausing {info['seconds']:.0f} s")
+        elif event == "recheck":
+            update(info["done"], info["todo"], f"recheck {info['key']}")
         elif event == "row":
             flag = " FLAGGED" if info["flagged"] else ""
             update(info["done"], info["todo"], f"{info['key']} {info['median_ms']:.3g} ms{flag}")

@@ -79,7 +79,9 @@ class LUT:
 
     @property
     def calibration(self) -> dict[str, Any] | None:
-        return self.meta.get("calibration")
+        """The stored calibration when it is applied (supported by its data), else None."""
+        cal = self.meta.get("calibration")
+        return cal if cal and cal.get("applied", True) else None
 
     # -- lookup ------------------------------------------------------------------------------------
     def _kind_index(self, kind: str, batch: int):
@@ -115,9 +117,13 @@ class LUT:
         return ", ".join(out) or None
 
     def regressor(self) -> BlockRegressor:
-        """The unseen-block regressor, fitted lazily on this table's unflagged rows."""
+        """The unseen-block regressor, fitted lazily on this table's unflagged rows (a kind whose rows
+        are all flagged — a noisy host — is fitted on them rather than not at all)."""
         if self._regressor is None:
-            good = self.rows[~self.rows["flagged"].fillna(False).astype(bool)] if "flagged" in self.rows else self.rows
+            good = self.rows
+            if "flagged" in self.rows:
+                flagged = self.rows["flagged"].fillna(False).astype(bool)
+                good = self.rows[~flagged | ~self.rows["kind"].isin(set(self.rows.loc[~flagged, "kind"]))]
             good = good[good["batch"] == good["batch"].mode().iloc[0]] if len(good) else good
             keys = [key_from_row(r) for r in good.to_dict("records")]
             self._regressor = BlockRegressor().fit(keys, good["median_ms"].to_numpy(dtype=float))
@@ -256,7 +262,7 @@ class LUT:
             "protocol": (self.meta.get("protocol") or {}).get("name"), "rows": int(len(rows)), "flagged_rows": flagged,
             "kinds": {k: int(v) for k, v in rows["kind"].value_counts().items()},
             "batches": sorted(int(b) for b in rows["batch"].unique()),
-            "method": self.meta.get("method"), "calibration": self.calibration,
+            "method": self.meta.get("method"), "calibration": self.meta.get("calibration"),
             "fingerprint": self.meta.get("fingerprint"), "creator": self.meta.get("creator"),
             "schema_version": self.meta.get("schema_version"),
             "slowest": [{"key": r["key"], "median_ms": float(r["median_ms"])}

@@ -22,8 +22,9 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
+from lutnas.measure.sentinel import Sentinel, choose_sentinel
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
-from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.protocol import Protocol, get_protocol
 from lutnas.spaces.blocks import BlockKey
 
 #: fingerprint entries that define the device configuration; a table is never mixed across them
@@ -115,6 +116,16 @@ def _check_copies(path: Path, meta: dict[str, Any], rows: list[dict[str, Any]], 
         raise InputError(f"LUT {str(path)!r} was measured with --copies {old}, not {copies}; "
                          f"refusing to mix rows (use the same --copies or another --out)")
 
+    def replace(self, row: dict[str, Any]) -> None:
+        """Put a re-measured row in place of the row with the same key and batch (atomic rewrite)."""
+        for i, old in enumerate(self.rows):
+            if old["key"] == row["key"] and int(old["batch"]) == int(row["batch"]):
+                self.rows[i] = row
+                break
+        else:
+            self.rows.append(row)
+        write_table(self.rows, self.meta, self.out)
+
 
 def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Any,
                specs: Sequence[Any], out: str | Path, protocol: Protocol, batch: int = 1, copies: int | str = "auto",
@@ -158,8 +169,9 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
     meta = {"device": device_label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
             "method": method, "granularity": granularity, "device_params": dict(device_params),
             "removal_hosts": dict(old_meta.get("removal_hosts") or {}), "copies": copies}
-    if old_meta.get("calibration"):
-        meta["calibration"] = old_meta["calibration"]
+    for kept in ("calibration", "sentinel"):
+        if old_meta.get(kept):
+            meta[kept] = old_meta[kept]
     info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
             "warnings": warnings, "out": str(out)}
     if not out.exists():
@@ -194,6 +206,9 @@ def build_lut(
     modules: bool = False,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
     stop_after: int | None = None,
+    sentinel_every: int = 25,
+    pause_s: float = 10.0,
+    recheck: bool = True,
 ) -> dict[str, Any]:
     """Measure every missing block of ``specs`` on ``device`` and append rows to ``out``.
 
@@ -216,18 +231,28 @@ def build_lut(
         Called with ``"plan"``, ``"row"`` and ``"done"``; the CLI draws a progress bar from it.
     stop_after : int, optional
         Measure at most this many rows this run (tests, budgets).
+    sentinel_every : int, default=25
+        Re-time the drift sentinel (:mod:`lutnas.measure.sentinel`) before the first row and every
+        this many rows; 0 turns it off. Rows measured while the host ran measurably slower or faster
+        than the table's baseline are normalised to it (``host_ratio``); while the host is > 10 %
+        slower the build pauses ``pause_s`` and re-checks, and flags rows if it stays slow.
+    recheck : bool, default=True
+        When the table is complete, re-measure flagged rows, rows that contradict a neighbour
+        (monotonicity) and outliers of their kind's cost model (:mod:`lutnas.measure.recheck`);
+        what stays odd is flagged with its reason.
 
     Returns a dict with counts and the output path. ``out`` is locked for the whole build: a
     second writer (build, calibrate) is refused with one line.
     """
     with writer_lock(out):
         return _build(device, space, specs, out, protocol, batch, copies, ops, op_runs, method, keys, modules,
-                      progress, stop_after)
+                      progress, stop_after, sentinel_every, pause_s, recheck)
 
 
 def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, protocol: Protocol, batch: int,
            copies: int | str, ops: bool, op_runs: int, method: str, keys: Iterable[BlockKey] | None, modules: bool,
-           progress: Callable[[str, dict[str, Any]], None] | None, stop_after: int | None) -> dict[str, Any]:
+           progress: Callable[[str, dict[str, Any]], None] | None, stop_after: int | None, sentinel_every: int,
+           pause_s: float, recheck: bool) -> dict[str, Any]:
     plan = plan_build(device.label, device.fingerprint(), dict(device.params), space, specs, out,
                       protocol, batch, copies, ops, op_runs, method, keys, modules)
     info = plan.info
@@ -236,16 +261,27 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
     models: dict[Any, Any] = {}  # whole-model measurements shared by removal rows
     measured = 0
     start = time.perf_counter()
+    speed = HostSpeed.for_plan(device, plan, progress) if sentinel_every and plan.todo else None
     for key in plan.todo:
         if stop_after is not None and measured >= stop_after:
             break
-        plan.add(*measure_key(device, space, key, plan.settings, models))
+        if speed is not None and measured % sentinel_every == 0:
+            speed.update(pause_s)
+        row, hosts = measure_key(device, space, key, plan.settings, models)
+        plan.add(speed.normalise(row) if speed is not None else row, hosts)
         measured += 1
         if progress:
             progress("row", {"key": key.canonical(), "median_ms": plan.rows[-1]["median_ms"],
                              "flagged": plan.rows[-1]["flagged"], "done": measured, "todo": len(plan.todo)})
     info.update({"measured": measured, "rows": len(plan.rows), "seconds": time.perf_counter() - start,
                  "complete": measured == len(plan.todo)})
+    if recheck and info["complete"] and plan.rows:
+        from lutnas.measure.recheck import recheck_rows
+
+        info["recheck"] = recheck_rows(plan, lambda key: measure_key(device, space, key, plan.settings, models), speed,
+                                       progress)
+    if speed is not None:
+        info["sentinel"] = speed.sentinel.to_dict()
     if progress:
         progress("done", info)
     return info
@@ -306,3 +342,58 @@ def removal_row(device: Device, key: BlockKey, pair: tuple[Any, Any], protocol: 
                            "n": int(min(host["n"], reduced["n"])), "flagged": bool(flagged or diff <= 0),
                            "protocol": protocol.name, "timestamp": _dt.datetime.now(_dt.timezone.utc)}
     return row
+
+
+#: a smoothed host ratio within this of 1 is noise of the sentinel itself, not drift: rows stay as measured
+NORMALISE_ABOVE = 0.03
+
+
+class HostSpeed:
+    """A build's view of the drift sentinel: the smoothed ratio rows are normalised by, and the
+    ``slow`` flag set when the host stayed > 10 % slower than the table's baseline after pausing."""
+
+    def __init__(self, sentinel: Sentinel, plan: BuildPlan,
+                 progress: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.sentinel, self.plan, self.progress = sentinel, plan, progress
+        self.ratio, self.slow = 1.0, False
+
+    @classmethod
+    def for_plan(cls, device: Device, plan: BuildPlan,
+                 progress: Callable[[str, dict[str, Any]], None] | None = None) -> HostSpeed:
+        """The table's own sentinel (key and baseline from its metadata), or a new one chosen from
+        the blocks to measure; its baseline is stored in the table before any row is measured."""
+        from lutnas.luts.regressor import key_from_row
+        from lutnas.spaces import parse_block_key
+
+        stored = plan.meta.get("sentinel") or {}
+        if stored.get("key") and stored.get("baseline_ms"):
+            key = parse_block_key(stored["key"])
+            sentinel = Sentinel(device, key, get_protocol(stored.get("protocol", "quick")), float(stored["baseline_ms"]))
+        else:
+            pool = [key_from_row(r) for r in plan.rows] + list(plan.todo)
+            sentinel = Sentinel(device, choose_sentinel(pool))
+        return cls(sentinel, plan, progress)
+
+    def update(self, pause_s: float) -> None:
+        """Re-time the sentinel (pausing while the host is slow) and smooth over the last 3 checks."""
+        def on_pause(ratio: float) -> None:
+            if self.progress:
+                self.progress("pause", {"ratio": ratio, "seconds": pause_s})
+
+        ratio, self.slow = self.sentinel.wait_until_steady(pause_s=pause_s, on_pause=on_pause)
+        recent = [h["ratio"] for h in self.sentinel.history[-3:]]
+        self.ratio = float(np.median(recent))
+        if not self.plan.meta.get("sentinel", {}).get("baseline_ms"):
+            self.plan.meta["sentinel"] = {"key": self.sentinel.key.canonical(), "baseline_ms": self.sentinel.baseline_ms,
+                                          "protocol": self.sentinel.protocol.name}
+
+    def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row at the baseline host speed (times ÷ ratio when the drift is beyond the sentinel's
+        noise), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
+        applied = self.ratio if abs(self.ratio - 1) > NORMALISE_ABOVE else 1.0
+        out = {k: (v / applied if k.endswith("_ms") and isinstance(v, float) else v) for k, v in row.items()}
+        out["host_ratio"] = applied
+        if self.slow:
+            out["flagged"] = True
+            out["flag_reason"] = f"host {self.ratio:.2f}x slower than the table's baseline (sentinel)"
+        return out

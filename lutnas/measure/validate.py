@@ -1,21 +1,31 @@
-"""Validation against measured full models: calibrate a table on a few, compare it on others, check drift."""
+"""Validation against measured full models, judged against the noise ceiling.
+
+One schedule, interleaved: calibration models, held-out models (each measured ``repeats`` times,
+never back to back) and re-measured table rows (drift) are shuffled together, and the drift
+sentinel is re-timed between them, so a host that slows down mid-validation biases no group. The
+result reports the table's error next to the *noise ceiling* — the error of predicting one
+measurement of a model by another measurement of the same model — with the mean signed error
+(bias) and the error per factor value (depth, width, image, ...), so a structured error shows.
+Corrections (calibration, drift) are applied only when supported (:mod:`lutnas.luts.calibration`).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lutnas.analysis.fidelity import fidelity
+from lutnas.analysis.fidelity import error_by_factor, fidelity, noise_verdict
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
-from lutnas.luts.calibration import fit_calibration, save_calibration
+from lutnas.luts.calibration import drift_correction, fit_calibration, save_calibration
 from lutnas.luts.regressor import key_from_row
 from lutnas.luts.table import LUT
 from lutnas.measure.build import measure_row
+from lutnas.measure.sentinel import Sentinel
 from lutnas.measure.target import measure_target
-from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.protocol import Protocol, get_protocol
 
 
 def measure_models(device: Device, specs: Sequence[Any], protocol: Protocol, batch: int = 1,
@@ -30,74 +40,185 @@ def measure_models(device: Device, specs: Sequence[Any], protocol: Protocol, bat
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class _Item:
+    what: str          # "cal", "held" or "row"
+    index: int         # into the calibration specs, the held-out specs, or the drift rows
+    repeat: int = 0
+
+
+def _schedule(n_cal: int, n_held: int, n_rows: int, repeats: int, seed: int) -> list[_Item]:
+    """Every measurement of a validation in one seeded order: each pass holds every model once (and
+    the first pass the drift rows), shuffled, so no two measurements of one model are adjacent
+    unless a pass holds a single item."""
+    rng = np.random.default_rng(seed)
+    order: list[_Item] = []
+    for rep in range(repeats):
+        items = [_Item("cal", i, rep) for i in range(n_cal)] + [_Item("held", i, rep) for i in range(n_held)]
+        if rep == 0:
+            items += [_Item("row", i) for i in range(n_rows)]
+        items = [items[i] for i in rng.permutation(len(items))]
+        if order and items and len(items) > 1 and items[0].what == order[-1].what and items[0].index == order[-1].index:
+            items = items[1:] + items[:1]
+        order += items
+    return order
+
+
+def _sentinel_for(lut: LUT, device: Device) -> Sentinel | None:
+    """The table's own sentinel (same block, protocol and baseline as its build), if it has one."""
+    from lutnas.spaces import parse_block_key
+
+    stored = lut.meta.get("sentinel") or {}
+    if not (stored.get("key") and stored.get("baseline_ms")):
+        return None
+    return Sentinel(device, parse_block_key(stored["key"]), get_protocol(stored.get("protocol", "quick")),
+                    float(stored["baseline_ms"]))
+
+
 def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol, calibrate_specs: Sequence[Any] = (),
              batch: int = 1, progress: Callable[[int, int], None] | None = None, drift_rows: int = 5,
-             seed: int = 0) -> dict[str, Any]:
-    """Measure ``calibrate_specs`` (fit and store a calibration) and ``specs`` (held out), compare.
+             seed: int = 0, repeats: int = 2) -> dict[str, Any]:
+    """Measure ``calibrate_specs`` and ``specs`` (held out) ``repeats`` times each, interleaved with
+    ``drift_rows`` re-measured table rows; fit the corrections, compare, and judge the table
+    against the noise ceiling.
 
-    With ``drift_rows`` > 0, that many table rows are re-measured right before the models, and
-    predictions are also reported scaled by the rows' median change (``drift_corrected``): a shared
-    or throttling host can run 10–25 % slower or faster than when the table was built, which no
-    table can know about.
+    Returns a dict: ``raw``/``calibrated``/``drift_corrected`` fidelity (each with ``bias``),
+    ``noise_ceiling`` (``within_5pct``, ``within_10pct``, ``mape``, ``kendall_tau`` between two
+    measurements of the same models; needs ``repeats`` ≥ 2), ``bias``, ``by_factor`` (mean signed
+    error per factor value), ``calibration`` and ``drift`` (each with ``applied`` and ``reason``),
+    ``sentinel`` (host speed against the table's baseline, when the table has one; measurements are
+    then compared at the table's host speed), ``verdict``, ``worst`` and ``models``.
     """
     if device.label != lut.device:
         raise InputError(f"table {lut.path} is for device {lut.device!r}, not {device.label!r}")
-    total = len(calibrate_specs) + len(specs)
-    tick = (lambda i, n: progress(i, total)) if progress else None
-    result: dict[str, Any] = {"device": device.label, "table": str(lut.path) if lut.path else None}
-    if calibrate_specs:
-        measured_cal = measure_models(device, calibrate_specs, protocol, batch, tick)
-        raw_cal = lut.predict(calibrate_specs, batch).raw_ms
-        cal = fit_calibration(raw_cal, measured_cal)
+    if not specs:
+        raise InputError("validation needs at least one held-out model")
+    overlap = {s.canonical() for s in specs} & {s.canonical() for s in calibrate_specs}
+    if overlap:
+        raise InputError(f"calibration and held-out models overlap ({len(overlap)} spec(s)); they must be distinct")
+    if repeats < 1:
+        raise InputError(f"repeats must be >= 1; got {repeats}")
+    rows = (lut.rows.sample(n=min(drift_rows, len(lut.rows)), random_state=seed).to_dict("records")
+            if drift_rows else [])
+    order = _schedule(len(calibrate_specs), len(specs), len(rows), repeats, seed)
+    sentinel = _sentinel_for(lut, device)
+    row_protocol = _table_protocol(lut, protocol)
+    cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
+    held_ms = np.full((len(specs), repeats), np.nan)
+    cal_ratio, held_ratio = np.ones_like(cal_ms), np.ones_like(held_ms)
+    drift_out: list[dict[str, Any]] = []
+    for step, item in enumerate(order):
+        ratio = sentinel.check() if sentinel is not None else 1.0
+        if item.what == "row":
+            r = rows[item.index]
+            new = measure_row(device, key_from_row(r), row_protocol, int(r["batch"]), int(r.get("copies") or 1), False, 0,
+                              r.get("method") or "isolated")
+            table_ms = float(r["median_ms"]) * _host_ratio(r)  # as measured at build time
+            drift_out.append({"key": r["key"], "table_ms": table_ms, "now_ms": float(new["median_ms"]),
+                              "change": float(new["median_ms"] / table_ms - 1)})
+        else:
+            target = (calibrate_specs if item.what == "cal" else specs)[item.index]
+            m, _ = measure_target(device, target, protocol, batch=batch)
+            arr, rat = (cal_ms, cal_ratio) if item.what == "cal" else (held_ms, held_ratio)
+            arr[item.index, item.repeat] = m.median_ms
+            rat[item.index, item.repeat] = ratio
+        if progress:
+            progress(step + 1, len(order))
+
+    result: dict[str, Any] = {"device": device.label, "table": str(lut.path) if lut.path else None,
+                              "repeats": repeats, "schedule": "interleaved"}
+    # at the table's host speed: divide by the sentinel's ratio at the time of each measurement
+    held_norm, cal_norm = held_ms / held_ratio, cal_ms / cal_ratio
+    if sentinel is not None:
+        ratios = np.array([h["ratio"] for h in sentinel.history])
+        result["sentinel"] = {**sentinel.to_dict(), "median_ratio": float(np.median(ratios))}
+    pred = lut.predict(specs, batch)
+    raw = pred.raw_ms
+    if len(calibrate_specs):
+        cal = fit_calibration(lut.predict(calibrate_specs, batch).raw_ms, np.nanmean(cal_norm, axis=1), seed=seed)
         cal["models"] = [s.canonical() for s in calibrate_specs]
         lut.meta["calibration"] = cal
         if lut.path:
             save_calibration(lut.path, cal)
         result["calibration"] = cal
-    offset = len(calibrate_specs)
-    ratio = 1.0
-    if drift_rows:
-        d = drift(lut, device, _table_protocol(lut, protocol), drift_rows, seed)
-        ratio = 1.0 + d["median_change"]
-        result["drift"] = d
-    measured = measure_models(device, specs, protocol, batch,
-                              (lambda i, n: progress(offset + i, total)) if progress else None)
-    pred = lut.predict(specs, batch)
-    result["raw"] = fidelity(pred.raw_ms, measured)
-    result["calibrated"] = fidelity(pred.calibrated_ms, measured)
-    result["drift_ratio"] = ratio
-    result["drift_corrected"] = fidelity(pred.calibrated_ms * ratio, measured)
-    result.update({k: result["calibrated"][k] for k in ("n", "within_5pct", "within_10pct", "mape", "kendall_tau", "spearman_rho")})
-    err = (pred.calibrated_ms - measured) / measured
+    stored = lut.meta.get("calibration")
+    applied_cal = lut.calibration  # None unless supported
+    calibrated = applied_cal["a"] * raw + applied_cal["b"] if applied_cal else raw.copy()
+    if stored and not applied_cal:
+        result["calibration_note"] = f"calibration not applied: {stored.get('reason', 'not supported')}"
+
+    dc = drift_correction([d["table_ms"] for d in drift_out], [d["now_ms"] for d in drift_out], seed=seed)
+    result["drift"] = {"rows": drift_out, **dc,
+                       "median_change": float(np.median([d["change"] for d in drift_out])) if drift_out else 0.0,
+                       "max_abs_change": float(np.max(np.abs([d["change"] for d in drift_out]))) if drift_out else 0.0,
+                       "within_5pct": float(np.mean(np.abs([d["change"] for d in drift_out]) <= 0.05)) if drift_out else 1.0}
+    drift_ratio = dc["ratio"] if dc["applied"] else 1.0
+    result["drift_ratio"] = drift_ratio
+
+    measured = np.nanmean(held_norm, axis=1)
+    result["raw"] = _judge(raw, held_norm)
+    result["calibrated"] = _judge(calibrated, held_norm)
+    # drift correction predicts what is measured now, as measured (not normalised by the sentinel)
+    result["drift_corrected"] = _judge(calibrated * drift_ratio, held_ms)
+    if sentinel is not None:
+        result["as_measured"] = _judge(calibrated, held_ms)
+    main = result["calibrated"]
+    result.update({k: main[k] for k in ("n", "within_5pct", "within_10pct", "mape", "kendall_tau", "spearman_rho", "bias")})
+    if repeats >= 2:
+        result["noise_ceiling"] = _noise_ceiling(held_norm)
+    result["by_factor"] = error_by_factor(specs, calibrated, measured)
+    result["verdict"] = noise_verdict(main, result.get("noise_ceiling"))
+    err = calibrated / measured - 1
     worst = np.argsort(-np.abs(err))[:5]
-    result["worst"] = [{"spec": specs[i].canonical(), "predicted_ms": float(pred.calibrated_ms[i]),
+    result["worst"] = [{"spec": specs[i].canonical(), "predicted_ms": float(calibrated[i]),
                         "measured_ms": float(measured[i]), "error": float(err[i])} for i in worst]
     result["models"] = [{"spec": s.canonical(), "raw_ms": float(r), "predicted_ms": float(c), "measured_ms": float(m),
-                         "predicted_blocks": bool(pb)}
-                        for s, r, c, m, pb in zip(specs, pred.raw_ms, pred.calibrated_ms, measured, pred.predicted)]
+                         "measured_runs_ms": [float(x) for x in runs], "predicted_blocks": bool(pb)}
+                        for s, r, c, m, runs, pb in zip(specs, raw, calibrated, measured, held_norm, pred.predicted)]
     return result
+
+
+def _judge(predicted: np.ndarray, runs: np.ndarray) -> dict[str, Any]:
+    """Fidelity of predictions against every measurement pass, averaged (each pass is one
+    measurement of every model, like the noise ceiling's); τ and ρ against the mean of the passes."""
+    per_pass = [fidelity(predicted, runs[:, k]) for k in range(runs.shape[1])]
+    out = fidelity(predicted, np.nanmean(runs, axis=1))
+    for k in ("within_5pct", "within_10pct", "mape", "bias", "mean_error"):
+        out[k] = float(np.mean([p[k] for p in per_pass]))
+    return out
+
+
+def _noise_ceiling(runs: np.ndarray) -> dict[str, Any]:
+    """Predicting each pass of a model by its other passes: the best any table can do on this host."""
+    pairs = [fidelity(runs[:, i], runs[:, j]) for i in range(runs.shape[1]) for j in range(runs.shape[1]) if i != j]
+    return {k: float(np.mean([p[k] for p in pairs])) for k in ("within_5pct", "within_10pct", "mape", "kendall_tau", "bias")}
+
+
+def _host_ratio(row: dict[str, Any]) -> float:
+    """The host ratio a row was normalised by at build time (1.0 for rows of older tables)."""
+    value = row.get("host_ratio")
+    return float(value) if value is not None and np.isfinite(value) and value > 0 else 1.0
 
 
 def _table_protocol(lut: LUT, fallback: Protocol) -> Protocol:
     """The protocol the table was measured with (rows are re-measured the same way)."""
-    from lutnas.profiler.protocol import Protocol as P
-
     data = lut.meta.get("protocol")
-    return P.from_dict(data) if isinstance(data, dict) and data.get("name") else fallback
+    return Protocol.from_dict(data) if isinstance(data, dict) and data.get("name") else fallback
 
 
 def drift(lut: LUT, device: Device, protocol: Protocol, k: int, seed: int = 0) -> dict[str, Any]:
-    """Re-measure ``k`` random rows the same way and report how far each moved (relative)."""
+    """Re-measure ``k`` random rows the same way; how far each moved, and whether a correction is
+    supported (:func:`lutnas.luts.calibration.drift_correction`)."""
     rows = lut.rows.sample(n=min(k, len(lut.rows)), random_state=seed).to_dict("records")
     out = []
     for r in rows:
-        key = key_from_row(r)
-        new = measure_row(device, key, protocol, int(r["batch"]), int(r.get("copies") or 1), False, 0,
+        new = measure_row(device, key_from_row(r), protocol, int(r["batch"]), int(r.get("copies") or 1), False, 0,
                           r.get("method") or "isolated")
-        out.append({"key": r["key"], "table_ms": float(r["median_ms"]), "now_ms": float(new["median_ms"]),
-                    "change": float(new["median_ms"] / r["median_ms"] - 1)})
+        table_ms = float(r["median_ms"]) * _host_ratio(r)
+        out.append({"key": r["key"], "table_ms": table_ms, "now_ms": float(new["median_ms"]),
+                    "change": float(new["median_ms"] / table_ms - 1)})
     changes = np.array([o["change"] for o in out])
     return {"rows": out, "median_change": float(np.median(changes)) if len(changes) else 0.0,
             "max_abs_change": float(np.max(np.abs(changes))) if len(changes) else 0.0,
-            "within_5pct": float(np.mean(np.abs(changes) <= 0.05)) if len(changes) else 1.0}
-
+            "within_5pct": float(np.mean(np.abs(changes) <= 0.05)) if len(changes) else 1.0,
+            **drift_correction([o["table_ms"] for o in out], [o["now_ms"] for o in out], seed=seed)}

@@ -1,0 +1,98 @@
+"""The drift sentinel: one fixed reference block, re-timed during builds and validations, so that
+rows and models measured minutes apart are compared at the same host speed.
+
+A shared machine, a phone that heats up, a laptop on battery: the host's speed drifts (−20 %
+within 30 min was seen on this project's 2-core host) and a table cannot tell that from the
+blocks themselves. The sentinel is re-timed every ``every`` rows of a build and between the models
+of a validation; ``ratio = now / baseline`` says how much slower (> 1) the host runs than when the
+table's baseline was taken. A build pauses while the host is more than ``slow_threshold`` slower
+than its own baseline (AndroidX Microbenchmark's throttle rule: wait, re-check, flag if it stays
+slow), and every row records the ratio it was measured at (``host_ratio``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from lutnas.devices.base import Device
+from lutnas.profiler.protocol import Protocol, get_protocol
+from lutnas.spaces.blocks import BlockKey
+
+#: a host more than this much slower than its baseline pauses a build (and flags rows if it stays slow)
+SLOW_THRESHOLD = 0.10
+
+
+def choose_sentinel(keys: Sequence[BlockKey]) -> BlockKey:
+    """A mid-sized block of the most common kind: the one at the median of that kind's analytic MACs
+    (small enough to re-time in well under a second, large enough not to be timer-bound)."""
+    from lutnas.luts.regressor import block_features
+
+    if not keys:
+        raise ValueError("no block to choose a sentinel from")
+    kinds: dict[str, list[BlockKey]] = {}
+    for k in keys:
+        kinds.setdefault(k.kind, []).append(k)
+    common = max(kinds.values(), key=len)
+    ranked = sorted(common, key=lambda k: (block_features(k)[0], k.canonical()))
+    return ranked[len(ranked) // 2]
+
+
+@dataclasses.dataclass
+class Sentinel:
+    """A reference block on one device, prepared once and re-timed on demand.
+
+    ``baseline_ms`` is the host's reference time (taken at the first :meth:`check` when absent,
+    or read from a table's metadata when a build resumes); :meth:`check` returns ``now / baseline``.
+    """
+
+    device: Device
+    key: BlockKey
+    protocol: Protocol = dataclasses.field(default_factory=lambda: get_protocol("quick"))
+    baseline_ms: float | None = None
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    _artifact: Any = dataclasses.field(default=None, repr=False)
+
+    def time_ms(self) -> float:
+        """One re-timing of the reference block (median, ms)."""
+        if self._artifact is None:
+            from lutnas.models import build_block
+
+            module, example = build_block(self.key)
+            self._artifact = self.device.prepare(module, example)
+        return float(self.device.measure(self._artifact, self.protocol, self.key).median_ms)
+
+    def check(self) -> float:
+        """Re-time; return the host's slowdown ratio against the baseline (1.0 = baseline speed)."""
+        now = self.time_ms()
+        if self.baseline_ms is None:
+            self.baseline_ms = now
+        ratio = now / self.baseline_ms
+        self.history.append({"t": time.time(), "ms": now, "ratio": ratio})
+        return ratio
+
+    def wait_until_steady(self, pause_s: float = 10.0, max_pauses: int = 3,
+                          on_pause: Callable[[float], None] | None = None) -> tuple[float, bool]:
+        """Re-time; while the host is more than :data:`SLOW_THRESHOLD` slower, pause and re-check.
+
+        Returns ``(ratio, slow)``: the last ratio and whether the host was still slow after
+        ``max_pauses`` pauses (the caller flags what it measures next).
+        """
+        ratio = self.check()
+        pauses = 0
+        while ratio > 1 + SLOW_THRESHOLD and pauses < max_pauses:
+            if on_pause:
+                on_pause(ratio)
+            time.sleep(pause_s)
+            pauses += 1
+            ratio = self.check()
+        return ratio, ratio > 1 + SLOW_THRESHOLD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key.canonical(), "baseline_ms": self.baseline_ms, "protocol": self.protocol.name,
+                "checks": len(self.history),
+                "ratio_range": [float(np.min([h["ratio"] for h in self.history])),
+                                float(np.max([h["ratio"] for h in self.history]))] if self.history else None}
