@@ -36,9 +36,10 @@ def _copies(text: str):
 
 def _distinct_sample(space, n: int, seed: int, what: str) -> list:
     """``n`` distinct models of ``space`` (never a model twice, so calibration and held-out never overlap)."""
-    pool = list({s.canonical(): s for s in space.sample(n, seed)}.values())
+    pool = [] if enumerable(space) and space.size < n else list({s.canonical(): s for s in space.sample(n, seed)}.values())
     if len(pool) < n:
-        raise InputError(f"space {space.name!r} gave {len(pool)} distinct models; {what} need {n} "
+        have = f"holds {space.size}" if enumerable(space) else f"gave {len(pool)} distinct"
+        raise InputError(f"space {space.name!r} {have} models; {what} need {n} "
                          f"(calibration and held-out models never overlap)")
     return pool
 

@@ -82,6 +82,18 @@ class BuildPlan:
         write_table(self.rows, self.meta, self.out)
         self.disk_stamp = _file_stamp(self.out)
 
+    def replace(self, row: dict[str, Any]) -> None:
+        """Put a re-measured row in place of the row with the same key and batch (atomic rewrite)."""
+        self._merge_disk()
+        for i, old in enumerate(self.rows):
+            if old["key"] == row["key"] and int(old["batch"]) == int(row["batch"]):
+                self.rows[i] = row
+                break
+        else:
+            self.rows.append(row)
+        write_table(self.rows, self.meta, self.out)
+        self.disk_stamp = _file_stamp(self.out)
+
     def _merge_disk(self) -> None:
         """Rows (and a calibration) another writer put in ``out`` since our last write are kept:
         the table is re-read when it changed on disk and merged, never overwritten."""
@@ -115,16 +127,6 @@ def _check_copies(path: Path, meta: dict[str, Any], rows: list[dict[str, Any]], 
     if old != copies:
         raise InputError(f"LUT {str(path)!r} was measured with --copies {old}, not {copies}; "
                          f"refusing to mix rows (use the same --copies or another --out)")
-
-    def replace(self, row: dict[str, Any]) -> None:
-        """Put a re-measured row in place of the row with the same key and batch (atomic rewrite)."""
-        for i, old in enumerate(self.rows):
-            if old["key"] == row["key"] and int(old["batch"]) == int(row["batch"]):
-                self.rows[i] = row
-                break
-        else:
-            self.rows.append(row)
-        write_table(self.rows, self.meta, self.out)
 
 
 def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Any,
