@@ -249,3 +249,44 @@ def test_stdout_to_a_full_device():
                              stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert res.returncode == 1 and "Traceback" not in res.stderr and res.stderr.strip().count("\n") == 0, res.stderr
+
+
+def test_correlate_ranges(table):
+    path, _ = table
+    one_line(invoke(["correlate", str(path), "--bootstrap", "-1"]), 2, "--bootstrap")
+    one_line(invoke(["correlate", str(path), "--noise-models", "1"]), 2, "--noise-models")
+
+
+def test_cache_in_an_unusable_folder(monkeypatch):
+    monkeypatch.setenv("LUTNAS_CACHE", "/proc/lutnas-cache")
+    one_line(invoke(["measure", "--block", "head(dim=8,classes=2)", "--device", "ort-cpu", "--protocol", "quick"]),
+             2, "LUTNAS_CACHE")
+
+
+def test_a_corrupt_cached_export_is_exported_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path))
+    args = ["measure", "--block", "head(dim=8,classes=2)", "--device", "ort-cpu", "--protocol", "quick", "--json"]
+    assert invoke(args).exit_code == 0
+    for f in (tmp_path / "onnx").glob("*.onnx"):
+        f.write_bytes(b"not onnx")  # a crash mid-write or a full disk
+    res = invoke(args)
+    assert res.exit_code == 0, res.output
+
+
+def test_a_full_disk_keeps_the_old_history(table, tmp_path, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    path, _ = table
+    hist = tmp_path / "h.parquet"
+    args = ["search", "--lut", str(path), "--latency-ms", "1", "--algorithm", "exhaustive", "--out", str(hist)]
+    assert invoke(args + ["--budget", "2"]).exit_code == 0
+    before = hist.read_bytes()
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    one_line(invoke(args + ["--budget", "4"]), 1, "No space left on device")
+    assert hist.read_bytes() == before and not list(tmp_path.glob(".h.parquet.tmp*"))
