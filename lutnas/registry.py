@@ -4,7 +4,8 @@ A :class:`Registry` maps names to plug-ins found two ways: built-ins (a ``module
 string, loaded on first use, or the object itself) and the entry points of one group
 (``lutnas.devices``, ``lutnas.searchers``, ...), looked up on request and never at import. A
 name given twice with different targets is refused (nevergrad's ``Registry``): a built-in cannot
-be shadowed silently and two packages cannot both claim one name.
+be shadowed (the entry point is refused with a warning, the built-in stays) and two packages
+cannot both claim one name (that name is refused until one is uninstalled).
 
     >>> reg = Registry("tool", "lutnas.no-such-group", builtins={"echo": "builtins:print"})
     >>> reg.get("echo") is print
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import warnings
 from typing import Any, Generic, Iterator, TypeVar
 
 from lutnas.errors import InputError
@@ -131,15 +133,15 @@ class Registry(Generic[T]):
         entry = entries.get(key)
         if isinstance(entry, Exception):
             raise entry
-        if builtin is not None and entry is not None and entry != builtin:
-            raise InputError(f"{self.kind} {key!r} is built in ({_describe(builtin)}); refusing the entry point "
-                             f"{entry} of the same name (rename it)")
+        if builtin is not None and entry is not None and entry != builtin:  # the built-in keeps its name
+            warnings.warn(f"{self.kind} {key!r} is built in ({_describe(builtin)}); refusing the entry point {entry} "
+                          f"of the same name (rename it)", stacklevel=2)
         target = builtin if builtin is not None else entry
         try:
             obj = load_target(target) if isinstance(target, str) else target
         except Exception as exc:  # a broken third-party plug-in: one line naming it
             raise InputError(f"{self.kind} {key!r} ({target}) could not be loaded: {exc}") from None
-        if self.base is not None and isinstance(obj, type) and not issubclass(obj, self.base):
+        if self.base is not None and not (isinstance(obj, type) and issubclass(obj, self.base)):
             raise InputError(f"{self.kind} {key!r} ({target}) is not a {self.base.__module__}.{self.base.__name__} "
                              f"subclass")
         self._loaded[key] = obj
