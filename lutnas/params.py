@@ -187,11 +187,17 @@ def validate_params(owner: str, constraints: Mapping[str, Sequence[Any]], params
 
 def convert_params(constraints: Mapping[str, Sequence[Any]], params: Mapping[str, Any]) -> dict[str, Any]:
     """Strings converted to the declared types (the first constraint that accepts the result wins);
-    non-strings and undeclared names pass through unchanged (validation reports them)."""
+    a string for an undeclared parameter is read as JSON when it is JSON (``5``, ``[1, 2]``,
+    ``true``), else kept; non-strings pass through unchanged (validation reports them)."""
     out: dict[str, Any] = {}
     for name, value in params.items():
         allowed = constraints.get(name)
-        if isinstance(value, str) and allowed and allowed != "no_validation":
+        if isinstance(value, str) and not allowed:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        elif isinstance(value, str) and allowed != "no_validation":
             # a string stays a string only when no other declared type reads it ("none" -> None)
             for c in sorted(map(_coerce, allowed), key=lambda c: isinstance(c, Text)):
                 converted = c.convert(value)

@@ -71,7 +71,7 @@ def test_string_conversion_by_declared_type():
     c = {"n": [Interval(Integral, 1, None)], "x": [Interval(Real, 0, 1)], "b": [Boolean()], "s": [str, None],
          "w": [Numbers(Interval(Real, 1, 10))]}
     assert convert_params(c, {"n": "3", "x": "0.5", "b": "off", "s": "none", "w": "1.5,2", "other": "7"}) == \
-        {"n": 3, "x": 0.5, "b": False, "s": None, "w": (1.5, 2.0), "other": "7"}
+        {"n": 3, "x": 0.5, "b": False, "s": None, "w": (1.5, 2.0), "other": 7}
     assert convert_params(c, {"n": "1e9"})["n"] == 10**9  # kept numeric so the error shows the number
     with pytest.raises(InputError, match=r"The 'n' parameter of O must be an int in the range \[1, inf\)\. Got 'abc'"):
         validate_params("O", c, convert_params(c, {"n": "abc"}))

@@ -136,7 +136,9 @@ class AdbDevice(Device):
     defaults = {"target": None, "transport": "auto", "benchmark_model": None, "remote_dir": "/data/local/tmp/lutnas",
                 "threads": 1, "cores": "big", "xnnpack": True, "invocations": 3, "max_temp_c": 45.0,
                 "cooldown_max_s": 120.0, "reconnect_s": 60.0, "adb": None, "key_path": None}
-    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "xnnpack": [bool],
+    _parameter_constraints = {"target": [str, None], "transport": [str], "benchmark_model": [str, None],
+                              "remote_dir": [str], "cores": [str], "adb": [str, None], "key_path": [str, None],
+                              "threads": [Interval(Integral, 1, 1024)], "xnnpack": [bool],
                               "invocations": [Interval(Integral, 1, 10_000)],
                               "max_temp_c": [Interval(Real, 0, 200)], "cooldown_max_s": [Interval(Real, 0, None)],
                               "reconnect_s": [Interval(Real, 0, None)]}
