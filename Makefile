@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 LUTNAS := $(VENV)/bin/lutnas
 OUT    ?= out
 
-.PHONY: demo test install install-test bench-noise bench-fidelity bench-build bench-search-throughput bench-search-quality bench-scale seed000 clean
+.PHONY: demo test install install-test bench-noise bench-fidelity bench-transfer bench-build bench-search-throughput bench-search-quality bench-scale seed000 clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,13 @@ test: install-test
 bench-noise: install
 	$(PY) -m benchmarks.noise
 
+# ARGS passes options through, e.g. make bench-fidelity ARGS="--seed 7 --load"
 bench-fidelity: install-test
-	$(PY) -m benchmarks.fidelity
+	$(PY) -m benchmarks.fidelity $(ARGS)
 	$(PY) -m benchmarks.fidelity_methods
+
+bench-transfer: install-test
+	$(PY) -m benchmarks.transfer $(ARGS)
 
 bench-scale: install-test
 	$(PY) -m benchmarks.scale

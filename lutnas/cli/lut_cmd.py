@@ -157,6 +157,46 @@ def show_cmd(path, as_json) -> None:
     emit(data, as_json, human)
 
 
+@lut_group.command("transfer")
+@click.option("--from", "sources", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="A table of another device (repeatable); all of one space.")
+@device_opt
+@device_option_opt
+@click.option("--budget", default="10%", show_default=True, help="Blocks to measure: a share (10%) or a count.")
+@click.option("--strategy", type=click.Choice(["kcenter", "random"]), default="kcenter", show_default=True,
+              help="kcenter: spread over costs and source latencies; random: the baseline.")
+@seed_opt
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
+@protocol_opt
+@click.option("--ops/--no-ops", default=False, show_default=True, help="Profile categories of the measured rows.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The new table (resumable).")
+@json_opt
+def transfer_cmd(sources, device, device_options, budget, strategy, seed, batch, protocol, ops, out, as_json) -> None:
+    """A table for a new device from a share of its blocks: measure the chosen ones, predict the
+    rest from the --from tables (rows marked method=transferred, with their uncertainty)."""
+    from lutnas.measure.transfer import transfer_lut
+
+    tables = [LUT.read(p) for p in sources]
+    dev = get_device(device, **parse_device_options(device_options))
+    with progress_bar(f"lut transfer {device}", enabled=not as_json) as update:
+        try:
+            info = transfer_lut(tables, dev, out, get_protocol(protocol), budget, strategy, seed, batch, ops,
+                                progress=build_progress(update, note))
+        except KeyboardInterrupt:
+            note(f"interrupted: every row measured so far is saved in {out}; re-run the same command to resume")
+            raise SystemExit(130)
+
+    def human(d: dict) -> str:
+        if not d["complete"]:
+            return f"{d['measured']} of {d['chosen']} chosen blocks measured in {d['out']}; re-run to resume"
+        cv = ", ".join(f"{k} {100 * v:.1f} %" for k, v in d["cv_mape"].items())
+        return (f"{d['out']}: {d['measured']} blocks measured ({d['strategy']}, {d['device_seconds']:.0f} device-seconds), "
+                f"{d['predicted']} predicted by {d['model']} (cross-validated MAPE: {cv}; uncertainty "
+                f"±{100 * d['uncertainty']:.1f} %)")
+
+    emit(info, as_json, human)
+
+
 @lut_group.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @json_opt

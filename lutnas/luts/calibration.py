@@ -124,9 +124,26 @@ def drift_correction(table_ms: np.ndarray, now_ms: np.ndarray, confidence: float
 
 
 def save_calibration(path: str | Path, calibration: dict[str, Any]) -> None:
-    """Store the calibration in the table's metadata (atomic rewrite under the table's write lock;
-    rows unchanged, read under the lock so none written meanwhile is dropped)."""
+    """Store the calibration in the table's metadata (atomic rewrite; rows unchanged)."""
+    update_meta(path, calibration=calibration)
+
+
+def update_meta(path: str | Path, **entries: Any) -> None:
+    """Store ``entries`` in the table's metadata (atomic rewrite under the table's write lock; rows
+    unchanged, read under the lock so none written meanwhile is dropped)."""
     with writer_lock(path, "table"):
         table, meta = read_table(path)
-        meta["calibration"] = calibration
+        meta.update(entries)
         write_table(table.to_pylist(), {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, path)
+
+
+def budget_margin(validation: dict[str, Any] | None, k: float = 2.0) -> dict[str, Any]:
+    """The factor a latency budget is multiplied by so that a spec predicted under it meets the
+    budget when measured: ``1 + bias − k·sd`` of the table's validated relative error (prediction /
+    measurement − 1), capped to [0.5, 1]. ``k`` = 2 keeps ~97.5 % of models within budget if the
+    error is normal. Needs a stored validation (``lutnas lut validate`` writes one)."""
+    if not validation or not validation.get("n"):
+        raise InputError("--margin auto needs the table's validated error: run `lutnas lut validate TABLE` first")
+    bias, sd = float(validation["bias"]), float(validation["sd_error"])
+    factor = float(min(1.0, max(0.5, 1.0 + bias - k * sd)))
+    return {"factor": factor, "bias": bias, "sd_error": sd, "k": k, "n": int(validation["n"])}

@@ -39,7 +39,8 @@ SCHEMA = pa.schema(
     + [(f, pa.float64() if f == "mlp_ratio" else pa.int64()) for f in KEY_FIELDS]
     + [("batch", pa.int64()), ("copies", pa.int64()), ("method", pa.string())]
     + [(c, pa.float64()) for c in STAT_COLUMNS]
-    + [("n", pa.int64()), ("flagged", pa.bool_()), ("flag_reason", pa.string()), ("host_ratio", pa.float64())]
+    + [("n", pa.int64()), ("flagged", pa.bool_()), ("flag_reason", pa.string()), ("host_ratio", pa.float64()),
+       ("uncertainty", pa.float64()), ("measure_s", pa.float64())]
     + [(c, pa.float64()) for c in CATEGORY_COLUMNS]
     + [("protocol", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC"))]
 )

@@ -75,15 +75,13 @@ class BuildPlan:
     disk_stamp: tuple[int, int] | None = None  # (mtime, size) of ``out`` after our last write
 
     def add(self, row: dict[str, Any], hosts: list[str] | None = None) -> None:
-        self._merge_disk()
-        self.rows.append(row)
         if hosts:
             self.meta["removal_hosts"][row["key"]] = hosts
-        write_table(self.rows, self.meta, self.out)
-        self.disk_stamp = _file_stamp(self.out)
+        self.replace(row)
 
     def replace(self, row: dict[str, Any]) -> None:
-        """Put a re-measured row in place of the row with the same key and batch (atomic rewrite)."""
+        """Put ``row`` in place of the row with the same key and batch, or append it (atomic rewrite;
+        rows another writer put in ``out`` meanwhile are merged first, never dropped)."""
         self._merge_disk()
         for i, old in enumerate(self.rows):
             if old["key"] == row["key"] and int(old["batch"]) == int(row["batch"]):
@@ -95,17 +93,21 @@ class BuildPlan:
         self.disk_stamp = _file_stamp(self.out)
 
     def _merge_disk(self) -> None:
-        """Rows (and a calibration) another writer put in ``out`` since our last write are kept:
-        the table is re-read when it changed on disk and merged, never overwritten."""
+        """Rows (and a calibration, a stored validation...) another writer put in ``out`` since our
+        last write are kept: the table is re-read when it changed on disk and merged, never overwritten."""
         now = _file_stamp(self.out)
         if now is None or now == self.disk_stamp:
             return
         table, meta = read_table(self.out)
         have = {(r["key"], int(r["batch"])) for r in self.rows}
         self.rows.extend(r for r in table.to_pylist() if (r["key"], int(r["batch"])) not in have)
-        if meta.get("calibration"):
-            self.meta["calibration"] = meta["calibration"]
+        self.meta.update({k: v for k, v in meta.items() if k not in _BUILD_META})
         self.disk_stamp = now
+
+
+#: metadata a build writes itself; anything else in a table's metadata belongs to other commands
+_BUILD_META = {"creator", "schema_version", "device", "fingerprint", "protocol", "space", "method", "granularity",
+               "device_params", "removal_hosts", "copies", "sentinel"}
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:
@@ -166,7 +168,8 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
         warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method, granularity)
         rows = table.to_pylist()
         _check_copies(out, old_meta, rows, copies)
-    done = {(r["key"], int(r["batch"])) for r in rows}
+    # a transferred (predicted) row is replaced when its block is measured for real
+    done = {(r["key"], int(r["batch"])) for r in rows if r.get("method") != "transferred"}
     todo = [k for k in all_keys if (k.canonical(), batch) not in done]
     meta = {"device": device_label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
             "method": method, "granularity": granularity, "device_params": dict(device_params),
@@ -184,13 +187,18 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
 
 def measure_key(device: Device, space: Any, key: BlockKey, settings: dict[str, Any],
                 models: dict[Any, Any]) -> tuple[dict[str, Any], list[str] | None]:
-    """One row of a build (and the removal hosts, when the removal method applied)."""
+    """One row of a build (and the removal hosts, when the removal method applied); the row's
+    ``measure_s`` is the wall time it took (build, export, timing, profile): its device-seconds."""
+    start = time.perf_counter()
     pair = space.removal_pair(key) if settings["method"] == "removal" else None
     if pair is not None:
         row = removal_row(device, key, pair, settings["protocol"], settings["batch"], models)
-        return row, [pair[0].canonical(), pair[1].canonical()]
-    return measure_row(device, key, settings["protocol"], settings["batch"], settings["copies"], settings["ops"],
-                       settings["op_runs"], "isolated"), None
+        hosts = [pair[0].canonical(), pair[1].canonical()]
+    else:
+        row = measure_row(device, key, settings["protocol"], settings["batch"], settings["copies"], settings["ops"],
+                          settings["op_runs"], "isolated")
+        hosts = None
+    return {**row, "measure_s": time.perf_counter() - start}, hosts
 
 
 def build_lut(
@@ -270,11 +278,12 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
         if speed is not None and measured % sentinel_every == 0:
             speed.update(pause_s)
         row, hosts = measure_key(device, space, key, plan.settings, models)
-        plan.add(speed.normalise(row) if speed is not None else row, hosts)
+        row = speed.normalise(row) if speed is not None else row
+        plan.add(row, hosts)
         measured += 1
         if progress:
-            progress("row", {"key": key.canonical(), "median_ms": plan.rows[-1]["median_ms"],
-                             "flagged": plan.rows[-1]["flagged"], "done": measured, "todo": len(plan.todo)})
+            progress("row", {"key": key.canonical(), "median_ms": row["median_ms"], "flagged": row["flagged"],
+                             "done": measured, "todo": len(plan.todo)})
     info.update({"measured": measured, "rows": len(plan.rows), "seconds": time.perf_counter() - start,
                  "complete": measured == len(plan.todo)})
     if recheck and info["complete"] and plan.rows:

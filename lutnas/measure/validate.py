@@ -12,6 +12,7 @@ Corrections (calibration, drift) are applied only when supported (:mod:`lutnas.l
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -170,6 +171,16 @@ def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol,
     result["verdict"] = noise_verdict(main, result.get("noise_ceiling"))
     err = calibrated / measured - 1
     worst = np.argsort(-np.abs(err))[:5]
+    if lut.path:  # what a search's --margin auto reads: the table's own validated error
+        from lutnas.luts.calibration import update_meta
+
+        errs = (calibrated[:, None] / held_norm - 1).ravel()
+        errs = errs[np.isfinite(errs)]
+        update_meta(lut.path, validation={"n": int(len(specs)), "repeats": repeats, "bias": float(errs.mean()),
+                                          "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
+                                          "mape": main["mape"], "noise_ceiling": result.get("noise_ceiling"),
+                                          "verdict": result["verdict"]["status"],
+                                          "date": datetime.date.today().isoformat()})
     result["worst"] = [{"spec": specs[i].canonical(), "predicted_ms": float(calibrated[i]),
                         "measured_ms": float(measured[i]), "error": float(err[i])} for i in worst]
     result["models"] = [{"spec": s.canonical(), "raw_ms": float(r), "predicted_ms": float(c), "measured_ms": float(m),
