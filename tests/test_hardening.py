@@ -290,3 +290,10 @@ def test_a_full_disk_keeps_the_old_history(table, tmp_path, monkeypatch):
     monkeypatch.setattr(pq, "write_table", full)
     one_line(invoke(args + ["--budget", "4"]), 1, "No space left on device")
     assert hist.read_bytes() == before and not list(tmp_path.glob(".h.parquet.tmp*"))
+
+
+def test_search_names_a_best_spec_built_from_predicted_blocks(table):
+    path, _ = table
+    res = invoke(["search", "--lut", str(path), "--space", "vit-mini", "--latency-ms", "100", "--algorithm",
+                  "exhaustive", "--json"])
+    assert res.exit_code == 0 and "predicted by its regressor" in res.stderr, res.output

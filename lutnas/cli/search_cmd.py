@@ -100,6 +100,9 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
         data["fastest"] = {"spec": spec.canonical(), name: cost}
         note(f"no evaluated spec meets {', '.join(str(c) for c in problem.constraints)}; the cheapest spec of the "
              f"space by {name} is {spec.canonical()} at {cost:.4g}")
+    if result.feasible and len(hist) and bool(hist.loc[hist["spec"] == data["best"], "predicted_blocks"].any()):
+        note(f"warning: the latency of {data['best']} includes blocks the table lacks, predicted by its regressor; "
+             f"measure them (lut build) or check with --verify")
     if verify and result.feasible and tables:
         data["verify"] = _verify(tables[0], hist, verify, protocol, problem)
 
