@@ -10,7 +10,8 @@ from lutnas.categories import CATEGORIES, LAYERNORM, MLP, MSA_MATMUL, MSA_RESHAP
 from lutnas.cli.main import cli
 from lutnas.errors import InputError
 from lutnas.profiler.parsers import detect_tool, parse_file, parse_text
-from lutnas.profiler.parsers.trtexec import categorize_trt_layer, decode_version_tag, layer_members
+from lutnas.profiler.categories import categorize_trt_layer, layer_members
+from lutnas.profiler.parsers.trtexec import decode_version_tag
 
 EXPECTED_TOOL = {
     "pytorch_key_averages_1.txt": "torch-table",
@@ -25,7 +26,7 @@ EXPECTED_TOOL = {
     "trex_derived_profile_metadata_1.json": "trex-summary",
     "trtexec_1_trt8.4.1_perf_summary.txt": "trtexec",
     "trtexec_1b_trt8.4_yolov4_perf_summary.txt": "trtexec",
-    "trtexec_2a_trt8.6.0_header_lines_1-90.log": "trtexec",
+    "trtexec_2a_trt8.6.0_header_lines_1-90.log": None,  # options header, no results: refused in one line
     "trtexec_2b_trt8.6.0_perf_summary_lines_6465-end.log": "trtexec",
     "trtexec_3_legacy_summary_grep_excerpt.txt": "trtexec",
     "trtexec_4_trt10.16.1_full_default_run.log": "trtexec",
@@ -45,6 +46,10 @@ def test_every_shared_file_is_known_and_parses(tool_outputs):
     files = sorted(p.name for p in tool_outputs.iterdir() if p.name != "SOURCES.md")
     assert files == sorted(EXPECTED_TOOL), "a new tool output appeared: add it to EXPECTED_TOOL"
     for name in files:
+        if EXPECTED_TOOL[name] is None:
+            with pytest.raises(InputError, match="without a performance summary"):
+                parse_file(tool_outputs / name)
+            continue
         result = parse_file(tool_outputs / name)
         assert result.tool == EXPECTED_TOOL[name], name
         assert result.summary or result.ops, name
@@ -54,11 +59,14 @@ def test_every_shared_file_is_known_and_parses(tool_outputs):
 
 def test_cli_parse_every_file_json(tool_outputs):
     runner = CliRunner()
-    for name in EXPECTED_TOOL:
+    for name, tool in EXPECTED_TOOL.items():
         res = runner.invoke(cli, ["parse", str(tool_outputs / name), "--json"])
+        if tool is None:
+            assert res.exit_code == 2 and res.stderr.count("\n") == 1, (name, res.output)
+            continue
         assert res.exit_code == 0, (name, res.output)
         data = json.loads(res.stdout)
-        assert set(data) >= {"tool", "tool_version", "summary", "ops"}
+        assert set(data) >= {"tool", "tool_version", "summary", "ops", "runs", "summary_run", "partial"}
         for op in data["ops"]:
             assert set(op) >= {"name", "type", "avg_ms", "percent", "count", "category"}
 
@@ -75,8 +83,12 @@ def test_tflite_numbers(tool_outputs):
     first = r.ops[0]
     assert (first.type, first.name, first.avg_ms, first.percent) == ("CONV_2D", "MobilenetV1/MobilenetV1/Conv2d_0/Relu6", 60.957, 2.066)
     r4 = parse_file(tool_outputs / "tflite_benchmark_4_tf_readme_documented_example.txt")
-    assert r4.summary["init_ms"] == pytest.approx(38.467) and r4.summary["warmup_ms"] == pytest.approx(83.235)
-    assert r4.summary["mean_ms"] == pytest.approx(79.732)  # the stats line wins over the 'Average' footer
+    assert r4.summary["init_ms"] == pytest.approx(38.467) and r4.summary["warmup_mean_ms"] == pytest.approx(83.235)
+    # the timed run is the footer's 'Inference: 79760.9'; the op profiler's closing Timings line
+    # (avg=79732) is the profiling run, reported under runs, never the summary
+    assert r4.summary["mean_ms"] == pytest.approx(79.7609)
+    assert [r["name"] for r in r4.runs] == ["profiling run (op profiler)", "timed run"]
+    assert r4.runs[r4.summary_run]["mean_ms"] == pytest.approx(79.7609) and r4.runs[0]["mean_ms"] == pytest.approx(79.732)
     r2 = parse_file(tool_outputs / "tflite_benchmark_2_nnapi_delegate_profile.txt")
     deleg = [op for op in r2.ops if op.type == "TfLiteNnapiDelegate"]
     assert deleg[0].name == "model/tf.nn.silu_16/mul, model/tf.nn.silu_26/mul, model/tf.nn.silu_35/mul"
@@ -84,7 +96,7 @@ def test_tflite_numbers(tool_outputs):
     r3 = parse_file(tool_outputs / "tflite_benchmark_3_nnapi_runorder_only.txt")
     assert len(r3.ops) == 8 and r3.ops[-1].type == "ARG_MAX" and r3.ops[-1].avg_ms == pytest.approx(15.326)
     r5 = parse_file(tool_outputs / "tflite_benchmark_5_summary_only_cpu.txt")
-    assert r5.summary["mean_ms"] == pytest.approx(249.684) and r5.summary["warmup_ms"] == pytest.approx(304.586)
+    assert r5.summary["mean_ms"] == pytest.approx(249.684) and r5.summary["warmup_mean_ms"] == pytest.approx(304.586)
 
 
 def test_tflite_newer_format_without_start_column_and_with_median():
@@ -190,5 +202,7 @@ def test_unparsable_files_give_one_clear_error(tmp_path, tool_outputs):
     assert res.exit_code == 2 and "not valid JSON" in res.stderr
     res = CliRunner().invoke(cli, ["parse", str(tmp_path / "missing.log")])
     assert res.exit_code == 2 and "no such file" in res.stderr
+    res = CliRunner().invoke(cli, ["parse", str(tmp_path)])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "is a directory" in res.stderr
     with pytest.raises(InputError, match="JSON, but not a known tool output"):
         detect_tool('{"a": 1}', "x.json")

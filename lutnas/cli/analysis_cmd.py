@@ -80,6 +80,8 @@ def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, 
 @click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--specs", "specs_opt", default="sample:200", show_default=True, help="grid, sample:N or a file of specs (for LUT inputs).")
 @click.option("--columns", default=None, help="Comma-separated columns to rank (default: all).")
+@click.option("--join", "join", default=None,
+              help="Column that names the models in every table (default: spec with LUTs, else each table's key).")
 @values_opt
 @seed_opt
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True)
@@ -88,8 +90,10 @@ def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, 
 @protocol_opt
 @click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the heat-map PNG.")
 @json_opt
-def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_device, noise_models, protocol, out, as_json) -> None:
-    """Kendall τ-b matrix between cost columns over a set of models (LUT files or measured tables)."""
+def correlate_cmd(inputs, specs_opt, columns, join, values, seed, bootstrap, noise_device, noise_models, protocol, out,
+                  as_json) -> None:
+    """Kendall τ-b matrix (bootstrap CI, p-value, n) between cost columns over a set of models: LUT files,
+    measured tables, or any peer's CSV/Parquet with one row per model and numeric columns."""
     luts, measured = [], []
     for path in inputs:
         if path.endswith(".parquet"):
@@ -109,7 +113,7 @@ def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_dev
         specs = specs_from_option(resolve_space(None, values, table=luts[0]), specs_opt, seed)
     elif not measured:
         raise InputError("give at least one LUT file or measured table")
-    costs = cost_table(luts, specs, measured)
+    costs = cost_table(luts, specs, measured, join)
     cols = [c.strip() for c in columns.split(",")] if columns else list(costs.columns)
     unknown = [c for c in cols if c not in costs.columns]
     if unknown:
@@ -120,6 +124,9 @@ def correlate_cmd(inputs, specs_opt, columns, values, seed, bootstrap, noise_dev
     if noise_device:
         from lutnas.measure.noise import noise_ceiling
 
+        if costs.index.name != "spec":
+            raise InputError("--noise-device measures specs; these tables name their models by "
+                             f"{costs.index.name!r}, not by spec")
         sample = [parse_spec(s) for s in costs.index[:noise_models]]
         matrix.noise_ceiling = noise_ceiling(get_device(noise_device), sample, get_protocol(protocol))
     data = matrix.to_dict()

@@ -31,6 +31,7 @@ leave it on the phone as ``/data/local/tmp/benchmark_model``.
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Integral, Real
 import posixpath
 import re
@@ -43,8 +44,9 @@ from lutnas.devices.base import Artifact, Device
 from lutnas.devices.fingerprint import package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.params import Interval
-from lutnas.profiler.measurement import OpRecord
+from lutnas.profiler.categories import categorize_tflite_op
 from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.records import OpRecord
 
 #: getprop keys recorded in the fingerprint (first present wins for the SoC)
 PROPS = {"model": "ro.product.model", "manufacturer": "ro.product.manufacturer",
@@ -287,7 +289,7 @@ class AdbDevice(Device):
 
     # -- artifacts ---------------------------------------------------------------------------------
     def prepare(self, module: Any, example: Any) -> Artifact:
-        from lutnas.devices.tflite_cpu import cached_tflite
+        from lutnas.devices.exporters import cached_tflite
 
         self._check()
         if package_version("litert-torch") is None:
@@ -298,7 +300,7 @@ class AdbDevice(Device):
     def prepare_file(self, path: str | Path) -> Artifact:
         """A user's own ``.tflite`` (or SavedModel folder); pushed under its content hash, so its
         name never reaches the phone's shell."""
-        from lutnas.devices.tflite_cpu import tflite_file
+        from lutnas.devices.exporters import tflite_file
 
         self._check()
         return self._artifact(*tflite_file(path))
@@ -364,7 +366,6 @@ class AdbDevice(Device):
                          "throttled": throttled or None}
 
     def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
-        from lutnas.devices.tflite_cpu import categorize_tflite_op
         from lutnas.profiler.protocol import get_protocol
 
         parsed = self._run_benchmark(artifact, get_protocol("quick"), op_profiling=True, runs=runs)
@@ -373,7 +374,7 @@ class AdbDevice(Device):
         records = []
         for op in parsed.ops:
             category, classified = categorize_tflite_op(op.type, op.name)
-            records.append(OpRecord(op.name, op.type, category, op.avg_ms, op.count, classified))
+            records.append(dataclasses.replace(op, category=category, classified=classified))
         return records
 
     def close(self) -> None:

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lutnas.errors import DeviceError, InputError
 from lutnas.params import convert_params, validate_params
-from lutnas.profiler.measurement import Measurement, OpRecord
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.records import OpRecord
 
 if TYPE_CHECKING:
     import torch

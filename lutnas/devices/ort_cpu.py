@@ -15,23 +15,23 @@ category of their neighbours in the optimised graph.
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Integral
-import ast
 import json
 import os
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
-from lutnas.categories import MLP, MSA_GATHER, MSA_RESHAPE, OTHERS
+from lutnas.categories import OTHERS
 from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
+from lutnas.devices.exporters import export_onnx, onnx_node_scopes  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.params import Interval
-from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS, categorize_onnx_node
-from lutnas.profiler.measurement import OpRecord
+from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS, categorize_created_node
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 EXPORTERS = ("torchscript", "dynamo")
@@ -148,60 +148,11 @@ class OrtCPUDevice(Device):
         records = []
         for op in parsed.ops:
             cat, classified = categories.get(op.name, (OTHERS, False))
-            records.append(OpRecord(op.name, op.type, cat, op.avg_ms, op.count, classified=classified))
-        return sorted(records, key=lambda r: -r.total_ms)
+            records.append(dataclasses.replace(op, category=cat, classified=classified))
+        return sorted(records, key=lambda r: -r.avg_ms)
 
 
 # -- export and graph attribution ------------------------------------------------------------------
-def export_onnx(module: Any, example: Any, path: Path, exporter: str = "torchscript", opset: int = 17) -> None:
-    """Export ``module`` to ``path`` with ``torch.onnx`` (atomic: temp file + rename)."""
-    import torch
-
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")
-            if exporter == "dynamo":
-                torch.onnx.export(module, (example,), str(tmp), dynamo=True, opset_version=max(opset, 18),
-                                  input_names=["x"], output_names=["y"], verbose=False)
-            else:
-                torch.onnx.export(module, (example,), str(tmp), dynamo=False, opset_version=opset,
-                                  input_names=["x"], output_names=["y"])
-        os.replace(tmp, path)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise DeviceError(f"torch.onnx ({exporter}) could not export {type(module).__name__}: {exc}") from exc
-
-
-def onnx_node_scopes(path: Path, module: Any) -> dict[str, dict[str, Any]]:
-    """Exported node name -> ``{"op": op_type, "scopes": [module class names, outer to inner], "category"}``.
-
-    The torchscript exporter names nodes by module path (``/1/attn/qkv/MatMul``); the dynamo
-    exporter records ``pkg.torch.onnx.class_hierarchy`` metadata. Both are read.
-    """
-    import onnx
-
-    classes = {name: type(m).__name__ for name, m in module.named_modules()}
-    model = onnx.load(str(path), load_external_data=False)
-    out: dict[str, dict[str, Any]] = {}
-    for node in model.graph.node:
-        meta = {p.key: p.value for p in node.metadata_props}
-        scopes: list[str] = []
-        if "pkg.torch.onnx.class_hierarchy" in meta:
-            try:
-                scopes = [c.rsplit(".", 1)[-1] for c in ast.literal_eval(meta["pkg.torch.onnx.class_hierarchy"])]
-            except (ValueError, SyntaxError):
-                scopes = []
-        elif node.name.startswith("/"):
-            parts = node.name.strip("/").split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                cls = classes.get(".".join(parts[:i]))
-                if cls:
-                    scopes.append(cls)
-        out[node.name] = {"op": node.op_type, "scopes": scopes, "category": categorize_onnx_node(node.op_type, scopes)}
-    return out
-
-
 def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]) -> dict[str, tuple[str, bool]]:
     """Profiled node name -> (category, classified) for every node of ORT's optimised graph.
 
@@ -215,7 +166,7 @@ def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]
     """
     import onnx
 
-    from lutnas.profiler.categories import _ONNX_BY_TYPE
+    from lutnas.profiler.categories import ONNX_BY_TYPE
 
     graph = onnx.load(str(optimized), load_external_data=False).graph
     names = sorted(scopes, key=len, reverse=True)
@@ -233,8 +184,8 @@ def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]
                                                   or node.name.startswith(n + "_"))), None)
         if origin is not None:
             result[node.name] = (scopes[origin]["category"], True)
-        elif node.op_type in _ONNX_BY_TYPE:
-            result[node.name] = (_ONNX_BY_TYPE[node.op_type], True)
+        elif node.op_type in ONNX_BY_TYPE:
+            result[node.name] = (ONNX_BY_TYPE[node.op_type], True)
     inputs = {n.name: list(n.input) for n in graph.node}
     outputs = {n.name: list(n.output) for n in graph.node}
     for _ in range(3):  # propagate through chains of created nodes (Reshape -> Squeeze -> Transpose)
@@ -243,11 +194,9 @@ def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]
                 continue
             neigh = [producers[i] for i in inputs[node_name] if i in producers]
             neigh += [c for o in outputs[node_name] for c in consumers.get(o, [])]
-            cats = {result[n][0] for n in neigh if n in result}
-            if MLP in cats and ops.get(next((n for n in neigh if result.get(n, ("",))[0] == MLP), ""), "") in ("Gemm", "MatMul", "FusedMatMul"):
-                result[node_name] = (MLP, True)
-            elif cats & {MSA_GATHER, MSA_RESHAPE, "MSA-MatMul", "MSA-Softmax"}:
-                result[node_name] = (MSA_RESHAPE if op in ("Reshape", "Transpose", "Flatten") else MSA_GATHER, True)
+            cat = categorize_created_node(op, [(ops.get(n, ""), result[n][0]) for n in neigh if n in result])
+            if cat is not None:
+                result[node_name] = (cat, True)
     for node_name in ops:
         result.setdefault(node_name, (OTHERS, False))
     return result

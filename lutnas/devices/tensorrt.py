@@ -30,8 +30,9 @@ from typing import Any, Callable, Sequence
 from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
-from lutnas.profiler.measurement import Measurement, OpRecord
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.records import OpRecord
 
 PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("auto", "trtexec", "python")
@@ -180,7 +181,7 @@ class TensorRTDevice(Device):
 
     # -- build -------------------------------------------------------------------------------------
     def prepare(self, module: Any, example: Any) -> Artifact:
-        from lutnas.devices.ort_cpu import export_onnx, onnx_node_scopes
+        from lutnas.devices.exporters import export_onnx, onnx_node_scopes
 
         backend = self._backend()
         version = self.trt_version()
@@ -299,4 +300,4 @@ class TensorRTDevice(Device):
             res = self.run_tool(trtexec_profile_args(self._trtexec(), artifact.path, prof, runs))
             _require(res, prof, f"trtexec profiling of {artifact.path} failed")
             parsed = parse_trtexec_profile(json.loads(prof.read_text()), str(prof), artifact.metadata["node_categories"])
-        return [OpRecord(op.name, op.type, op.category, op.avg_ms, op.count, op.classified) for op in parsed.ops]
+        return list(parsed.ops)

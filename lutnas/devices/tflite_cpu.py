@@ -19,52 +19,22 @@ RESHAPE/TRANSPOSE/SLICE under the Attention scope. Tensors without scopes fall b
 from __future__ import annotations
 
 from numbers import Integral
-import contextlib
 import copy
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
+from lutnas.devices.base import Artifact, Device
+from lutnas.devices.exporters import cached_tflite, export_tflite, tflite_file  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.params import Interval
-from lutnas.profiler.categories import categorize_onnx_node
-from lutnas.profiler.measurement import OpRecord
-from lutnas.profiler.parsers.tflite import categorize_tflite
+from lutnas.profiler.categories import categorize_tflite_op, scopes_of  # noqa: F401  (rules live in the profiler)
 from lutnas.profiler.protocol import Protocol, get_protocol, run_protocol
-
-#: TFLite builtin names -> the ONNX-style op types the scope rule understands
-_AS_ONNX = {"FULLY_CONNECTED": "Gemm", "BATCH_MATMUL": "MatMul", "SOFTMAX": "Softmax", "RESHAPE": "Reshape",
-            "TRANSPOSE": "Transpose", "SQUEEZE": "Squeeze", "EXPAND_DIMS": "Unsqueeze", "SLICE": "Slice",
-            "STRIDED_SLICE": "Slice", "GATHER": "Gather", "SPLIT": "Split", "SPLIT_V": "Split", "UNPACK": "Split",
-            "CONV_2D": "Conv", "GELU": "Gelu", "CONCATENATION": "Concat"}
-
-
-def scopes_of(tensor_name: str) -> list[str]:
-    """Module classes in a litert-torch tensor name, outer to inner (``Attention``, ``Linear``)."""
-    scope = tensor_name.split(";", 1)[0]
-    out = []
-    for part in scope.split("/"):
-        last = part.rsplit(".", 1)[-1]
-        cls = last.split("_", 1)[0]
-        if cls and cls[0].isupper():
-            out.append(cls)
-    return out
-
-
-def categorize_tflite_op(op_name: str, tensor_name: str) -> tuple[str, bool]:
-    """(category, classified) for one operator from its type and its output tensor's scopes."""
-    scopes = scopes_of(tensor_name)
-    if scopes:
-        return categorize_onnx_node(_AS_ONNX.get(op_name, op_name.title()), scopes), True
-    cat = categorize_tflite(op_name, tensor_name)
-    return (cat, True) if cat is not None else ("Others", False)
-
+from lutnas.profiler.records import OpRecord
 
 class TFLiteCPUDevice(Device):
     name = "tflite-cpu"
@@ -161,48 +131,6 @@ class TFLiteCPUDevice(Device):
         return records
 
 
-def cached_tflite(module: Any, example: Any) -> tuple[Path, str]:
-    """``(.tflite path, content hash)`` of ``module``: exported with litert-torch once, then read
-    from ``$LUTNAS_CACHE/tflite`` (shared by tflite-cpu and adb:*)."""
-    digest = module_digest(module, example, "tflite", package_version("litert-torch"))
-    path = cache_dir("tflite") / f"{digest[:32]}.tflite"
-    if not path.exists():
-        export_tflite(module, example, path)
-    return path, digest
-
-
-def tflite_file(path: str | Path) -> tuple[Path, str]:
-    """``(a .tflite path, its content hash)`` for a user's model: a ``.tflite`` file as it is, a
-    TensorFlow SavedModel folder converted with ``tf.lite.TFLiteConverter`` (cached by content hash;
-    needs the ``tensorflow`` extra)."""
-    import hashlib
-
-    path = Path(path)
-    if path.is_dir() and (path / "saved_model.pb").exists():
-        h = hashlib.sha256()
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(str(f.relative_to(path)).encode())
-            h.update(f.read_bytes())
-        out = cache_dir("tflite") / f"savedmodel-{h.hexdigest()[:32]}.tflite"
-        if not out.exists():
-            try:
-                import tensorflow as tf
-            except ImportError:
-                raise InputError(f"{str(path)!r} is a TensorFlow SavedModel; converting it needs tensorflow "
-                                 f"(pip install 'lutnas[tensorflow]'), or convert it to .tflite yourself") from None
-            with _stdout_to_stderr():
-                blob = tf.lite.TFLiteConverter.from_saved_model(str(path)).convert()
-            tmp = out.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(blob)
-            os.replace(tmp, out)
-        return out, hashlib.sha256(out.read_bytes()).hexdigest()
-    if not path.is_file():
-        raise InputError(f"model file {str(path)!r} does not exist")
-    if path.read_bytes()[4:8] != b"TFL3" and path.suffix != ".tflite":
-        raise InputError(f"{str(path)!r} is not a .tflite flatbuffer (no TFL3 identifier) nor a SavedModel folder")
-    return path, hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _random_input(rng: np.random.Generator, detail: dict[str, Any]) -> np.ndarray:
     shape, dtype = detail["shape"], detail["dtype"]
     if np.issubdtype(dtype, np.floating):
@@ -227,33 +155,3 @@ def single_op_model(model: Any, index: int) -> Any:
     graph.outputs = list(op.outputs)
     cut.signatureDefs = []
     return cut
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """The converter prints progress on stdout (Python and C++); keep stdout for --json output."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def export_tflite(module: Any, example: Any, path: Path) -> None:
-    """litert-torch conversion, written atomically."""
-    import litert_torch
-    import torch
-
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    try:
-        with _stdout_to_stderr(), torch.inference_mode(False), torch.no_grad():
-            litert_torch.convert(module.eval(), (example,)).export(str(tmp))
-        os.replace(tmp, path)
-    except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise DeviceError(f"litert-torch could not convert {type(module).__name__}: {exc}") from exc

@@ -20,8 +20,8 @@ from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import InputError
 from lutnas.params import Interval
 from lutnas.profiler.categories import categorize_torch_op
-from lutnas.profiler.measurement import OpRecord
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 from lutnas.categories import OTHERS
 
 
@@ -113,4 +113,4 @@ def top_level_records(events: Any, runs: int) -> list[OpRecord]:
         cat = categorize_torch_op(name)
         records.append(OpRecord(name, name, cat if cat is not None else OTHERS, total, counts[name],
                                 classified=cat is not None))
-    return sorted(records, key=lambda r: -r.total_ms)
+    return sorted(records, key=lambda r: -r.avg_ms)

@@ -19,6 +19,7 @@ saved kineto traces, :mod:`lutnas.profiler.parsers.torch_profiler`).
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Integral
 import json
 import subprocess
@@ -30,8 +31,9 @@ from lutnas.devices.base import Artifact, Device, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import DeviceError, InputError
 from lutnas.params import Interval
-from lutnas.profiler.measurement import Measurement, OpRecord
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol, run_protocol
+from lutnas.profiler.records import OpRecord
 
 MODES = ("latency", "throughput")
 
@@ -236,4 +238,4 @@ class TorchCUDADevice(Device):
             parsed = parse_torch_trace(json.loads(path.read_text()), str(path))
         steps = parsed.extra.get("steps") or 0
         scale = 1.0 if steps else 1.0 / runs  # per-step times when ProfilerStep events exist
-        return [OpRecord(op.name, op.type, op.category, op.avg_ms * scale, op.count, op.classified) for op in parsed.ops]
+        return [dataclasses.replace(op, avg_ms=op.avg_ms * scale) for op in parsed.ops]

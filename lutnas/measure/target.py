@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lutnas.categories import CATEGORIES
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
-from lutnas.profiler.measurement import Measurement, OpRecord
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.records import OpRecord, breakdown_ms
 from lutnas.spaces.blocks import BlockKey
 from lutnas.spaces.vit import ViTSpec
 
@@ -48,14 +48,6 @@ def measure_target(device: Device, target: BlockKey | ViTSpec, protocol: Protoco
     measurement = device.measure(artifact, protocol, target if isinstance(target, BlockKey) else label)
     records = device.profile_ops(artifact, runs=op_runs) if ops else []
     return measurement, records
-
-
-def breakdown_ms(records: list[OpRecord]) -> dict[str, float]:
-    """Milliseconds per category, all seven present, from op records."""
-    out = {c: 0.0 for c in CATEGORIES}
-    for r in records:
-        out[r.category] += r.total_ms
-    return out
 
 
 def measurement_summary(measurement: Measurement, records: list[OpRecord]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The profiler is pure (no device code): devices import it to time under a protoco
 their tools' outputs.
 """
 
-from lutnas.profiler.measurement import Measurement, OpRecord
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import PRESETS, Protocol, get_protocol, run_protocol
+from lutnas.profiler.records import OpRecord, breakdown_ms
 
-__all__ = ["Measurement", "OpRecord", "PRESETS", "Protocol", "get_protocol", "run_protocol"]
+__all__ = ["Measurement", "OpRecord", "PRESETS", "Protocol", "breakdown_ms", "get_protocol", "run_protocol"]

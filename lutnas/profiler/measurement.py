@@ -10,23 +10,8 @@ from typing import Any
 import numpy as np
 
 from lutnas.profiler.protocol import Protocol, median_ci
+from lutnas.profiler.records import OpRecord  # noqa: F401  (the one operator record; runners import it here)
 from lutnas.spaces.blocks import BlockKey
-
-
-@dataclasses.dataclass(frozen=True)
-class OpRecord:
-    """One operator (or fused node) of a profiled run. Times per inference, in ms."""
-
-    name: str
-    type: str
-    category: str
-    total_ms: float
-    count: int = 1
-    #: False when no rule knew this name: it sits in Others and is listed as unclassified
-    classified: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,27 +7,38 @@ Every parser returns a :class:`ParseResult` in milliseconds, and raises :class:`
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Callable
 
-from lutnas.profiler.parsers import ort, tflite, torch_profiler, trtexec
-from lutnas.profiler.parsers.base import ParsedOp, ParseError, ParseResult, load_json, read_text
+from lutnas.profiler.parsers import ort, tf_benchmark, tflite, torch_profiler, torch_table, trtexec, trtexec_json
+from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, read_text
+from lutnas.errors import InputError
 from lutnas.registry import Registry
 
-TOOLS = ("tflite", "trtexec", "trtexec-profile", "trtexec-times", "trex-summary", "ort-profile", "torch-table", "torch-trace")
-
+TOOLS = ("tflite", "tf-benchmark", "trtexec", "trtexec-profile", "trtexec-times", "trex-summary", "ort-profile",
+         "torch-table", "torch-trace")
 
 #: every parser: built-ins and the entry-point group ``lutnas.parsers`` (``parse(text, source) -> ParseResult``)
 PARSERS: Registry[Callable[[str, str], ParseResult]] = Registry("tool", "lutnas.parsers", {
     "tflite": tflite.parse_tflite,
+    "tf-benchmark": tf_benchmark.parse_tf_benchmark,
     "trtexec": trtexec.parse_trtexec,
-    "trtexec-profile": lambda t, s: trtexec.parse_trtexec_profile(load_json(t, s), s),
-    "trtexec-times": lambda t, s: trtexec.parse_trtexec_times(load_json(t, s), s),
-    "trex-summary": lambda t, s: trtexec.parse_trex_summary(load_json(t, s), s),
+    "trtexec-profile": lambda t, s: trtexec_json.parse_trtexec_profile(load_json(t, s), s),
+    "trtexec-times": lambda t, s: trtexec_json.parse_trtexec_times(load_json(t, s), s),
+    "trex-summary": lambda t, s: trtexec_json.parse_trex_summary(load_json(t, s), s),
     "ort-profile": ort.parse_ort_profile,
-    "torch-table": torch_profiler.parse_torch_table,
+    "torch-table": torch_table.parse_torch_table,
     "torch-trace": torch_profiler.parse_torch_trace_text,
 })
+
+_JSON_KINDS: tuple[tuple[Callable[[object], bool], str], ...] = (
+    (ort.looks_like_events, "ort-profile"),
+    (torch_profiler.looks_like_trace, "torch-trace"),
+    (trtexec_json.looks_like_trex_json, "trex-summary"),
+    (trtexec_json.looks_like_profile_json, "trtexec-profile"),
+    (trtexec_json.looks_like_times_json, "trtexec-times"),
+)
 
 
 def detect_tool(text: str, source: str = "") -> str:
@@ -36,39 +47,47 @@ def detect_tool(text: str, source: str = "") -> str:
     if stripped.startswith(("[", "{")):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             data = None
         if data is not None:
-            if ort.looks_like_events(data):
-                return "ort-profile"
-            if torch_profiler.looks_like_trace(data):
-                return "torch-trace"
-            if trtexec.looks_like_trex_json(data):
-                return "trex-summary"
-            if trtexec.looks_like_profile_json(data):
-                return "trtexec-profile"
-            if trtexec.looks_like_times_json(data):
-                return "trtexec-times"
+            for looks, tool in _JSON_KINDS:
+                if looks(data):
+                    return tool
             raise ParseError(f"{source or 'input'}: JSON, but not a known tool output "
                              f"(expected a kineto trace, trtexec profile/times, trex summary or ORT profile)")
-    if torch_profiler.looks_like_table(text):
+    if ort.looks_like_lines(text):
+        return "ort-profile"
+    if torch_table.looks_like_table(text):
         return "torch-table"
+    if tf_benchmark.looks_like(text):
+        return "tf-benchmark"
     if tflite.looks_like(text):
         return "tflite"
     if trtexec.looks_like(text):
         return "trtexec"
-    raise ParseError(f"{source or 'input'}: not a known tool output (expected TFLite benchmark_model, trtexec, "
-                     f"ONNX Runtime profile or PyTorch profiler output)")
+    raise ParseError(f"{source or 'input'}: not a known tool output (expected TFLite or TensorFlow benchmark_model, "
+                     f"trtexec, ONNX Runtime profile or PyTorch profiler output)")
 
 
 def parse_text(text: str, tool: str = "auto", source: str = "") -> ParseResult:
-    if tool == "auto":
-        tool = detect_tool(text, source)
-    if tool not in PARSERS:
+    """Parse ``text`` as ``tool`` (``auto`` detects it). Any failure is one ParseError line: a
+    parser bug on odd input is reported as such (set LUTNAS_DEBUG=1 for its traceback)."""
+    if tool != "auto" and tool not in PARSERS:
         raise ParseError(f"tool {tool!r} is not known; choose from auto, {', '.join(PARSERS.names())}")
     if not text.strip():
         raise ParseError(f"{source or 'input'}: file is empty")
-    return PARSERS.get(tool)(text, source)
+    try:
+        if tool == "auto":
+            tool = detect_tool(text, source)
+        return PARSERS.get(tool)(text, source)
+    except InputError:  # a ParseError, or a parser plug-in that cannot be loaded: already one line
+        raise
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
+            RecursionError) as exc:
+        if os.environ.get("LUTNAS_DEBUG"):
+            raise
+        raise ParseError(f"{source or 'input'}: could not be read as {tool} output "
+                         f"({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def parse_file(path: str | Path, tool: str = "auto") -> ParseResult:
@@ -76,4 +95,4 @@ def parse_file(path: str | Path, tool: str = "auto") -> ParseResult:
     return parse_text(read_text(path), tool, str(path))
 
 
-__all__ = ["ParsedOp", "ParseError", "ParseResult", "TOOLS", "detect_tool", "parse_file", "parse_text"]
+__all__ = ["ParseError", "ParseResult", "TOOLS", "detect_tool", "parse_file", "parse_text"]

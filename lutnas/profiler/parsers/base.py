@@ -1,4 +1,4 @@
-"""Common result type of every tool-output parser. All times are milliseconds."""
+"""What every tool-output parser returns, and the helpers they share. All times are milliseconds."""
 
 from __future__ import annotations
 
@@ -10,55 +10,56 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from lutnas.categories import CATEGORIES, OTHERS
 from lutnas.errors import InputError
+from lutnas.profiler.records import OpRecord, breakdown_ms, op_record
 
-UNIT_TO_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "sec": 1e3}
+__all__ = ["ParseError", "ParseResult", "finite", "load_json", "make_op", "num", "read_text", "stats_summary"]
+
+#: parsers build their rows through the one record type's constructor helper
+make_op = op_record
 
 
 class ParseError(InputError):
     """A file that does not hold what its parser expects."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ParsedOp:
-    """One operator / layer row: ``avg_ms`` per inference where the tool reports it."""
-
-    name: str
-    type: str
-    avg_ms: float
-    percent: float | None
-    count: int
-    category: str
-    classified: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 @dataclasses.dataclass
 class ParseResult:
-    """What a parser read: tool, version, summary statistics, operator rows."""
+    """What a parser read.
+
+    ``summary`` : the statistics of one run, the timed run (ms; ``count`` = runs measured).
+    ``runs`` : every run the file holds, in order, each ``{"name": ..., <statistics>}``; a
+        benchmark_model log has a warm-up run, a timed run and maybe a profiling run, a trtexec
+        log one run per ``&&&& RUNNING`` block, a file of several invocations all of them.
+    ``summary_run`` : index in ``runs`` of the run ``summary`` describes (None without runs).
+    ``ops`` : per-operator records (ms per inference).
+    ``partial`` : reasons the parse is incomplete (lines skipped, a run cut short); empty when
+        everything was read. ``lutnas parse --strict`` refuses a partial parse.
+    """
 
     tool: str
     tool_version: str | None
     summary: dict[str, Any]
-    ops: list[ParsedOp]
+    ops: list[OpRecord]
     source: str = ""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    summary_run: int | None = None
+    partial: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tool": self.tool, "tool_version": self.tool_version, "summary": self.summary,
-                "ops": [op.to_dict() for op in self.ops], **({"extra": self.extra} if self.extra else {})}
+        out: dict[str, Any] = {"tool": self.tool, "tool_version": self.tool_version, "summary": self.summary,
+                               "runs": self.runs, "summary_run": self.summary_run,
+                               "ops": [op.to_dict() for op in self.ops], "partial": self.partial}
+        if self.extra:
+            out["extra"] = self.extra
+        return out
 
     def breakdown(self) -> dict[str, float]:
         """Milliseconds per category (all seven present)."""
-        out = {c: 0.0 for c in CATEGORIES}
-        for op in self.ops:
-            out[op.category] += op.avg_ms
-        return out
+        return breakdown_ms(self.ops)
 
-    def unclassified(self) -> list[ParsedOp]:
+    def unclassified(self) -> list[OpRecord]:
         return [op for op in self.ops if not op.classified]
 
 
@@ -70,13 +71,8 @@ def load_json(text: str, source: str = "") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParseError(f"{source or 'input'}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
-def make_op(name: str, op_type: str, avg_ms: float, percent: float | None, count: int,
-            category: str | None) -> ParsedOp:
-    """A ParsedOp with an unknown category put into Others and marked unclassified."""
-    return ParsedOp(name, op_type, float(avg_ms), None if percent is None else float(percent), int(count),
-                    category if category is not None else OTHERS, classified=category is not None)
+    except RecursionError:
+        raise ParseError(f"{source or 'input'}: JSON nested too deeply") from None
 
 
 def stats_summary(values_ms: Iterable[float]) -> dict[str, float]:
@@ -91,26 +87,59 @@ def stats_summary(values_ms: Iterable[float]) -> dict[str, float]:
             "p99_ms": float(np.percentile(arr, 99)), "count": len(v)}
 
 
+#: the largest tool output read (1 GiB, after gzip): a bigger file is refused, not read to exhaustion
+MAX_BYTES = 1 << 30
+
+
 def read_text(path: str | Path) -> str:
+    """The file's text (gzip unpacked, undecodable bytes replaced); InputError naming the file.
+
+    Only regular files are read (a FIFO or a device never ends), up to :data:`MAX_BYTES`.
+    """
+    import stat
+
     path = Path(path)
     try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{path}: is a directory, not a tool output")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise InputError(f"{path}: {info.st_size / 2**30:.1f} GiB is larger than a tool output lutnas reads (1 GiB)")
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a tool output") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if data[:2] == b"\x1f\x8b":
         import gzip
+        import io
+        import zlib
 
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+                data = fh.read(MAX_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as exc:
             raise ParseError(f"{path}: gzip data is corrupt ({exc})") from None
+        if len(data) > MAX_BYTES:
+            raise ParseError(f"{path}: gzip data unpacks to more than 1 GiB")
     return data.decode("utf-8", errors="replace")
 
 
 def num(text: str) -> float:
+    """A finite float, or ValueError."""
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(text)
     return value
+
+
+def finite(value: object) -> bool:
+    """A JSON number that is a finite float (not a bool, not an integer too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False

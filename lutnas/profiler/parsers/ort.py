@@ -3,18 +3,26 @@
 Events: ``{"cat": "Session", "name": "model_run", "dur": µs}`` per run and
 ``{"cat": "Node", "name": "<node>_kernel_time", "args": {"op_name": ...}}`` per node; older
 versions also emit ``<node>_fence_before`` / ``<node>_fence_after`` (skipped). Some versions
-wrap the list as ``{"traceEvents": [...]}``.
+wrap the list as ``{"traceEvents": [...]}``. Profiles pasted into issue threads lose the enclosing
+``[ ]``, keep one event per line (with a trailing comma, sometimes an editor's line number) and are
+often cut mid-line: those are read line by line, and lines that are not a whole event are counted
+as skipped (a partial parse).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
-from lutnas.profiler.categories import _ONNX_BY_TYPE, categorize_by_name
-from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, make_op, stats_summary
+from lutnas.categories import OTHERS
+from lutnas.profiler.categories import ONNX_BY_TYPE, categorize_by_name, is_delegate
+from lutnas.profiler.parsers.base import ParseError, ParseResult, finite, load_json, make_op, stats_summary
+
+_EVENT_LINE = re.compile(r'^\s*(?:\d+\s+)?(\{.*\})\s*,?\s*$')
 
 
 def looks_like_events(data: Any) -> bool:
@@ -30,8 +38,71 @@ def looks_like(text: str) -> bool:
     return head.startswith(("[", "{")) and ("_kernel_time" in text or '"model_run"' in text)
 
 
+def looks_like_lines(text: str) -> bool:
+    """ORT events pasted one per line without the enclosing brackets."""
+    head = text[:20000]
+    return ('"cat"' in head and ('"Node"' in head or '"Session"' in head)
+            and bool(re.search(r'^\s*(?:\d+\s+)?\{\s*"cat"', head, re.M)))
+
+
 def parse_ort_profile(text: str, source: str = "") -> ParseResult:
-    return parse_ort_profile_events(load_json(text, source), source)
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        if looks_like_lines(text):
+            return parse_ort_lines(text, source)
+        data = load_json(text, source)
+    if isinstance(data, dict) and "cat" in data:
+        data = [data]
+    return parse_ort_profile_events(data, source)
+
+
+_FIELD = {key: re.compile(rf'"{key}"\s*:\s*"([^"]*)"') for key in ("cat", "name", "op_name")}
+_DUR = re.compile(r'"dur"\s*:\s*(\d+(?:\.\d+)?)\s*[,}]')
+
+
+def _salvage(line: str) -> dict[str, Any] | None:
+    """The timing fields of an event line cut short (pasted at a display's width): category,
+    name, duration and op type, when all of them precede the cut."""
+    found = {key: pattern.search(line) for key, pattern in _FIELD.items()}
+    dur = _DUR.search(line)
+    if not (found["cat"] and found["name"] and dur):
+        return None
+    event: dict[str, Any] = {"cat": found["cat"].group(1), "name": found["name"].group(1), "dur": float(dur.group(1)),
+                             "ph": "X"}
+    if found["op_name"]:
+        event["args"] = {"op_name": found["op_name"].group(1)}
+    elif event["cat"] == "Node":
+        return None
+    return event
+
+
+def parse_ort_lines(text: str, source: str = "") -> ParseResult:
+    """Events pasted one per line (no ``[ ]``). A line cut short keeps its event when its
+    category, name, duration (and op type) precede the cut; other lines are skipped (partial)."""
+    events, skipped, salvaged = [], 0, 0
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s in ("[", "]", "```"):
+            continue
+        m = _EVENT_LINE.match(s)
+        try:
+            event = json.loads(m.group(1)) if m else None
+        except (json.JSONDecodeError, RecursionError):
+            event = None
+        if not isinstance(event, dict) and '"cat"' in s:
+            event = _salvage(s)
+            salvaged += event is not None
+        if isinstance(event, dict):
+            events.append(event)
+        else:
+            skipped += 1
+    result = parse_ort_profile_events(events, source)
+    if salvaged:
+        result.extra["salvaged_lines"] = salvaged
+    if skipped:
+        result.partial.append(f"{skipped} lines are not profile events (cut before their timing, or not JSON) and were skipped")
+    return result
 
 
 def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
@@ -39,15 +110,20 @@ def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
         events = events.get("traceEvents", [])
     if not isinstance(events, list) or not any(isinstance(e, dict) and e.get("cat") in ("Node", "Session") for e in events):
         raise ParseError(f"{source or 'input'}: not an ONNX Runtime profile (expected a list of Session/Node events)")
-    runs = [e["dur"] / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    events = [e for e in events if isinstance(e, dict) and finite(e.get("dur", 0))]
+    runs = [e.get("dur", 0) / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     durations: dict[str, list[float]] = defaultdict(list)
     types: dict[str, str] = {}
     for e in events:
         if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
             continue
-        name = e["name"][: -len("_kernel_time")]
+        args = e.get("args") if isinstance(e.get("args"), dict) else {}
+        op_type = str(args.get("op_name", ""))
+        name = str(e["name"])[: -len("_kernel_time")] or op_type or "(unnamed node)"
         durations[name].append(e.get("dur", 0) / 1e3)
-        types[name] = e.get("args", {}).get("op_name", "")
+        types[name] = op_type
+    if not durations and not runs:
+        raise ParseError(f"{source or 'input'}: ONNX Runtime profile without model_run or *_kernel_time events")
     counts = {k: len(v) for k, v in durations.items()}
     n_runs = len(runs) or max(counts.values(), default=1)
     # per node: median call time x calls per run, so the cold first run of a session does not
@@ -60,12 +136,12 @@ def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
     ops = []
     for name, t in sorted(totals.items(), key=lambda kv: -kv[1]):
         op_type = types[name]
-        cat = _ONNX_BY_TYPE.get(op_type) or categorize_by_name(name, op_type)
+        cat = OTHERS if is_delegate(op_type) else (ONNX_BY_TYPE.get(op_type) or categorize_by_name(name, op_type))
         ops.append(make_op(name, op_type, t / n_runs, 100 * t / total if total else None,
                            max(1, round(counts[name] / n_runs)), cat))
     version = None
     for e in events:
-        v = e.get("args", {}).get("ort_version") if isinstance(e.get("args"), dict) else None
+        v = e["args"].get("ort_version") if isinstance(e.get("args"), dict) else None
         if v:
             version = str(v)
             break

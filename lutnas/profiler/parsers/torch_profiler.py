@@ -1,84 +1,41 @@
-"""PyTorch profiler outputs: ``key_averages().table()`` text and chrome/kineto JSON traces.
+"""PyTorch profiler chrome/kineto JSON traces (tables: :mod:`.torch_table`).
 
-Tables are read by their header labels (columns move between versions: ``Self CUDA`` became
-``Self Device`` in newer releases); values carry units (us, ms, s). Traces come in two schemas:
+Traces come in two schemas:
 2021 (categories ``Operator``, ``Kernel``, ``Runtime``; kernels carry the launching op's
 ``external id``) and 2026 (``cpu_op``, ``kernel``, ``cuda_runtime``, flow events ``ac2g``). Kernel
 time is attributed to the top-level aten op that launched it: kernel -> runtime launch (same
 ``correlation``) -> the outermost CPU op enclosing the launch on the same thread.
+
+Steps: per-op times are per ``ProfilerStep#N``. A step is counted once, from its CPU-side event;
+its ``gpu_user_annotation`` twin (recent CUDA and ROCm traces) and an unfinished last step (no
+operator inside it, left open when profiling stopped) are not steps.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import statistics
 from collections import defaultdict
 from typing import Any
 
 from lutnas.profiler.categories import categorize_torch_op
-from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, make_op
-
-_TIME = re.compile(r"^([-+\d.eE]+)\s*(ns|us|ms|s)$")
-_SCALE = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def looks_like_table(text: str) -> bool:
-    return bool(re.search(r"^\s*Name\s{2,}.*(Self CPU|CPU total)", text, re.M))
-
-
-def _ms(cell: str) -> float | None:
-    m = _TIME.match(cell.strip())
-    return float(m.group(1)) * _SCALE[m.group(2)] if m else None
-
-
-def parse_torch_table(text: str, source: str = "") -> ParseResult:
-    if not looks_like_table(text):
-        raise ParseError(f"{source or 'input'}: not a torch.profiler key_averages table (expected a 'Name ... Self CPU' header)")
-    lines = text.splitlines()
-    hi = next(i for i, ln in enumerate(lines) if re.search(r"^\s*Name\s{2,}", ln))
-    dash = lines[hi - 1] if hi > 0 and set(lines[hi - 1].strip()) <= {"-", " "} else lines[hi + 1]
-    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", dash)]
-    header = [lines[hi][a:b + 2].strip() for a, b in spans]
-    col = {h: i for i, h in enumerate(header)}
-    device = next((d for d in ("CUDA", "Device", "XPU", "MPS") if f"Self {d}" in col), None)
-    self_key = f"Self {device}" if device else "Self CPU"
-    calls_key = next((h for h in header if h.startswith("# of Calls")), None)
-    ops = []
-    summary: dict[str, Any] = {}
-    for ln in lines[hi + 1:]:
-        if not ln.strip() or set(ln.strip()) <= {"-", " "}:
-            continue
-        mt = re.match(r"^Self (CPU|CUDA|Device|XPU) time total:\s*([-+\d.eE]+\s*(?:ns|us|ms|s))", ln.strip())
-        if mt:
-            summary[f"self_{mt.group(1).lower()}_total_ms"] = _ms(mt.group(2))
-            continue
-        cells = [ln[a:b + 2].strip() for a, b in spans]
-        if len(cells) < len(header) or not cells[0]:
-            continue
-        self_ms = _ms(cells[col[self_key]])
-        if self_ms is None:
-            continue
-        pct_cell = cells[col.get(f"{self_key} %", col.get("Self CPU %"))].rstrip("%")
-        calls = int(cells[col[calls_key]]) if calls_key and cells[col[calls_key]].isdigit() else 1
-        name = cells[0]
-        ops.append(make_op(name, name, self_ms, float(pct_cell) if pct_cell else None, calls, categorize_torch_op(name)))
-    if not ops:
-        raise ParseError(f"{source or 'input'}: key_averages table has no rows")
-    total_key = f"self_{(device or 'cpu').lower()}_total_ms"
-    summary["op_sum_ms"] = sum(op.avg_ms for op in ops)
-    if total_key in summary:
-        summary["mean_ms"] = summary[total_key]
-    return ParseResult("torch-table", None, summary, ops, source, {"time_column": self_key})
-
+from lutnas.profiler.parsers.base import ParseError, ParseResult, finite, load_json, make_op
+from lutnas.profiler.parsers.torch_table import looks_like_table, parse_torch_table  # noqa: F401
 
 # -- traces ----------------------------------------------------------------------------------------
 _CPU_CATS = {"Operator", "cpu_op", "operator"}
 _KERNEL_CATS = {"Kernel", "kernel", "gpu_memcpy", "Memcpy", "gpu_memset", "Memset"}
-_RUNTIME_CATS = {"Runtime", "cuda_runtime", "cuda_driver", "runtime"}
+_RUNTIME_CATS = {"Runtime", "cuda_runtime", "cuda_driver", "runtime", "hip_runtime", "hip_driver"}
+_DEVICE_ANNOTATION = "gpu_user_annotation"
+_TRACE_CATS = _CPU_CATS | _KERNEL_CATS | _RUNTIME_CATS | {"user_annotation", _DEVICE_ANNOTATION}
 
 
 def looks_like_trace(data: Any) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("traceEvents"), list)
+    """``{"traceEvents": [...]}``, or the bare event array Chrome's trace format also allows."""
+    if isinstance(data, dict):
+        return isinstance(data.get("traceEvents"), list)
+    return isinstance(data, list) and any(isinstance(e, dict) and "ph" in e and e.get("cat") in _TRACE_CATS for e in data)
 
 
 def parse_torch_trace_text(text: str, source: str = "") -> ParseResult:
@@ -88,12 +45,15 @@ def parse_torch_trace_text(text: str, source: str = "") -> ParseResult:
 def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
     if not looks_like_trace(data):
         raise ParseError(f"{source or 'input'}: not a PyTorch/kineto trace (expected an object with 'traceEvents')")
-    events = [e for e in data["traceEvents"] if isinstance(e, dict) and e.get("ph") == "X"]
+    if isinstance(data, list):
+        data = {"traceEvents": data}
+    events = [e for e in data["traceEvents"] if _complete(e)]
     cpu = [e for e in events if e.get("cat") in _CPU_CATS]
     kernels = [e for e in events if e.get("cat") in _KERNEL_CATS]
     runtime = {e["args"]["correlation"]: e for e in events
-               if e.get("cat") in _RUNTIME_CATS and isinstance(e.get("args"), dict) and "correlation" in e["args"]}
-    steps = [e for e in events if str(e.get("name", "")).startswith("ProfilerStep#")]
+               if e.get("cat") in _RUNTIME_CATS and isinstance(e.get("args"), dict) and "correlation" in e["args"]
+               and isinstance(e["args"]["correlation"], (int, str))}
+    steps, dropped = profiler_steps(events, cpu + kernels)
     by_thread: dict[Any, list[dict]] = defaultdict(list)
     for e in cpu:
         if not str(e.get("name", "")).startswith("ProfilerStep#"):
@@ -128,15 +88,17 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
     mode = "kernel"
     unattributed = 0.0
     if kernels:
-        ext_index = {e["args"].get("External id"): e for e in cpu if isinstance(e.get("args"), dict)}
+        ext_index = {e["args"].get("External id"): e for e in cpu
+                     if isinstance(e.get("args"), dict) and isinstance(e["args"].get("External id"), (int, str))}
         for k in kernels:
-            args = k.get("args", {})
-            launch = runtime.get(args.get("correlation"))
+            args = k.get("args") if isinstance(k.get("args"), dict) else {}
+            corr, ext = args.get("correlation"), args.get("external id")
+            launch = runtime.get(corr) if isinstance(corr, (int, str)) else None
             op = None
             if launch is not None:
                 op = top_level(launch["ts"], (launch.get("pid"), launch.get("tid")))
-            if op is None and args.get("external id") in ext_index:
-                inner = ext_index[args["external id"]]
+            if op is None and isinstance(ext, (int, str)) and ext in ext_index:
+                inner = ext_index[ext]
                 op = top_level(inner["ts"], (inner.get("pid"), inner.get("tid"))) or inner
             if op is None:
                 unattributed += k.get("dur", 0) / 1e3
@@ -165,14 +127,43 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
     summary: dict[str, Any] = {"op_sum_ms": total / n_steps}
     if steps:
         durs = sorted(e["dur"] / 1e3 for e in steps)
-        summary.update({"count": len(steps), "mean_ms": sum(durs) / len(durs), "median_ms": durs[len(durs) // 2],
+        summary.update({"count": len(steps), "mean_ms": sum(durs) / len(durs), "median_ms": statistics.median(durs),
                         "min_ms": durs[0], "max_ms": durs[-1]})
+    if dropped:
+        summary["steps_not_counted"] = dropped
     schema = "2021" if any(e.get("cat") == "Operator" for e in cpu) else "2026" if cpu else "unknown"
     version = None
     for key in ("torch_version", "pytorch_version"):
-        if key in data:
+        if isinstance(data.get(key), (str, int, float)):
             version = str(data[key])
-    devices = [d.get("name") for d in data.get("deviceProperties", []) if isinstance(d, dict)]
+    props = data.get("deviceProperties")
+    devices = [str(d.get("name")) for d in props if isinstance(d, dict) and d.get("name")] if isinstance(props, list) else []
     return ParseResult("torch-trace", version, summary, ops, source,
                        {"attributed_from": mode, "schema": schema, "steps": len(steps),
                         "devices": sorted(set(filter(None, devices))), "unattributed_ms": unattributed})
+
+
+def _complete(e: Any) -> bool:
+    """A complete event ('X') with a numeric start and duration."""
+    return (isinstance(e, dict) and e.get("ph") == "X" and finite(e.get("ts")) and finite(e.get("dur", 0))
+            and e.get("dur", 0) >= 0 and isinstance(e.get("name", ""), str))
+
+
+def profiler_steps(events: list[dict], work: list[dict]) -> tuple[list[dict], int]:
+    """(the CPU-side ``ProfilerStep#N`` events that enclose some work, how many others were not
+    counted: device twins, duplicates of a step number, an unfinished last step — nothing inside,
+    or under a tenth of the other steps' median duration)."""
+    named = [e for e in events if e["name"].startswith("ProfilerStep#")]
+    cpu_side = [e for e in named if e.get("cat") != _DEVICE_ANNOTATION]
+    starts = sorted(e["ts"] for e in work if not e["name"].startswith("ProfilerStep#"))
+    steps, seen = [], set()
+    for e in sorted(cpu_side, key=lambda e: e["ts"]):
+        if e["name"] in seen:
+            continue
+        lo = bisect.bisect_left(starts, e["ts"])
+        if lo < len(starts) and starts[lo] <= e["ts"] + e.get("dur", 0):
+            steps.append(e)
+            seen.add(e["name"])
+    if len(steps) > 1 and steps[-1].get("dur", 0) < 0.1 * statistics.median(e.get("dur", 0) for e in steps[:-1]):
+        steps.pop()  # the step left open when profiling stopped: a sliver of the others
+    return steps, len(named) - len(steps)

@@ -1,15 +1,23 @@
-"""trtexec outputs: console logs (TensorRT 7.1 → 10.x), ``--dumpProfile`` tables,
-``--exportProfile`` JSON, ``--exportTimes`` JSON, and the summary JSON that NVIDIA's engine
-explorer (trex) derives from a log.
+"""trtexec console logs (TensorRT 5 → 10.x) and ``--dumpProfile`` tables.
 
-Format generations handled (all by label, never by line position):
-- TensorRT 7: multi-line statistics blocks (``Host Latency`` / ``GPU Compute`` then ``min: ..``,
-  ``percentile: X ms at 99%``); dumpProfile with the layer name first.
-- TensorRT 8.x: one line per metric (``GPU Compute Time: min = .., max = .., mean = .., median
-  = .., percentile(99%) = ..``); from 8.6 default percentiles 90/95/99; dumpProfile adds a Median
-  column.
-- TensorRT 10.14+: dumpProfile moves the layer name to the last column.
-The summary is GPU compute time; host latency, enqueue time and H2D/D2H go under their own keys.
+A log holds one run per ``&&&& RUNNING TensorRT.trtexec`` block (logs are often concatenated);
+every run is reported in ``runs`` and the summary is the last run with timings (``summary_run``
+says which). A build-only log (``--skipInference``) has no timings and is refused in one line.
+
+Statistics generations, all read by label:
+
+- TensorRT 5/6: ``Average over 10 runs is 1.88 ms (host walltime is .., 99% percentile time is ..)``;
+- TensorRT 7: multi-line blocks ``Host Latency`` / ``Enqueue Time`` / ``GPU Compute`` then
+  ``min: 4.34 ms (end to end 4.35 ms)``, ``percentile: 5.46 ms at 99%``, ``throughput: .. qps``,
+  ``walltime: .. s``, ``total compute time: .. s``; ``Average on 10 runs - GPU latency: ..`` lines;
+- TensorRT 8+: one line per metric (``GPU Compute Time: min = .., max = .., mean = .., median =
+  .., percentile(99%) = ..``), from 8.6 with percentiles 90/95/99;
+- ``--dumpProfile``: ``=== Profile (N iterations ) ===`` with the layer name first, or last (10.14+).
+
+The summary is GPU compute time; host latency, end-to-end, enqueue and H2D/D2H go under their own
+keys. ``warmup_duration_ms`` is trtexec's warm-up duration (TFLite's ``warmup_mean_ms`` is an
+average latency). The JSON outputs (``--exportProfile``, ``--exportTimes``, trex summaries) are
+read by :mod:`.trtexec_json`.
 """
 
 from __future__ import annotations
@@ -17,18 +25,26 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lutnas.categories import LAYERNORM, MLP, MSA_GATHER, MSA_MATMUL, MSA_RESHAPE, MSA_SOFTMAX, OTHERS
-from lutnas.profiler.categories import categorize_by_name
-from lutnas.profiler.parsers.base import ParseError, ParseResult, make_op, num, stats_summary
+from lutnas.profiler.categories import categorize_trt_layer, layer_members  # noqa: F401  (public here too)
+from lutnas.profiler.parsers.base import ParseError, ParseResult, make_op, num
+from lutnas.profiler.parsers.trtexec_json import (  # noqa: F401  (one import path for every trtexec format)
+    looks_like_profile_json, looks_like_times_json, looks_like_trex_json, parse_trex_summary, parse_trtexec_profile,
+    parse_trtexec_times,
+)
 
-_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]\s*)*?\[(?:I|W|V|E|F)\]\s?")
-_METRIC_LINE = re.compile(r"^(?P<label>[A-Za-z][A-Za-z0-9 /]*?):\s*(?P<body>(?:min|max|mean|median|percentile)\b.*=.*)$")
+_TAG = re.compile(r"\[(?:[IWVEF]|TRT|[\d/:.\- ]{6,30})\]")
+_METRIC_LINE = re.compile(r"^(?P<label>[A-Za-z][A-Za-z0-9 /\-]{0,40}):\s*(?P<body>(?:min|max|mean|median)\s*=.*)$")
 _PAIR = re.compile(r"(min|max|mean|median|percentile\((?P<pct>[\d.]+)%\))\s*=\s*(?P<val>[-+\d.eE]+)\s*(?P<unit>ms|us|s)?")
-_VERSION_LINE = re.compile(r"TensorRT version:\s*(\d+(?:\.\d+)+)")
-_VERSION_TAG = re.compile(r"\[TensorRT v(\d+)\]")
 _LABELS = {"gpu compute time": "gpu", "gpu compute": "gpu", "latency": "host_latency", "host latency": "host_latency",
-           "enqueue time": "enqueue", "h2d latency": "h2d", "d2h latency": "d2h"}
+           "end-to-end host latency": "end_to_end", "enqueue time": "enqueue", "h2d latency": "h2d",
+           "d2h latency": "d2h"}
+_BLOCK_STAT = re.compile(r"^(min|max|mean|median):\s*([-+\d.eE]+)\s*(ms|us|s)?(?:\s*\(end to end ([-+\d.eE]+)\s*(ms|us|s)?\))?")
+_BLOCK_PCT = re.compile(r"^percentile:\s*([-+\d.eE]+)\s*(ms|us|s)?\s*at\s*([\d.]+)%")
+_AVG_ON = re.compile(r"^Average on (\d+) runs - GPU latency: ([-+\d.eE]+) ms")
+_AVG_OVER = re.compile(r"^Average over (\d+) runs is ([-+\d.eE]+) ms")
 _UNIT = {"ms": 1.0, "us": 1e-3, "s": 1e3, None: 1.0}
+_VERSION_LINE = re.compile(r"TensorRT version:\s*(\d+(?:\.\d+)+)")
+_VERSION_TAG = re.compile(r"\[TensorRT v(\d{4,6})\]")
 
 
 def decode_version_tag(tag: str) -> str:
@@ -43,44 +59,65 @@ def decode_version_tag(tag: str) -> str:
 
 
 def looks_like(text: str) -> bool:
-    """trtexec prints '&&&& RUNNING TensorRT.trtexec', '[I]'-tagged lines, or a profile table."""
-    return ("&&&& " in text and "TensorRT" in text) or "=== Profile (" in text or bool(
-        re.search(r"^\s*(?:\[[^\]]*\]\s*)?\[[IWVE]\]\s.*(GPU Compute|Latency|Throughput|TensorRT)", text, re.M))
+    """trtexec prints '&&&& RUNNING TensorRT.trtexec', '[I]'-tagged statistics, or a profile table."""
+    return ("&&&& " in text and "TensorRT" in text) or "=== Profile (" in text or "=== Performance summary ===" in text \
+        or bool(re.search(r"^[ \t]*GPU Compute Time: min = ", text, re.M)) or bool(
+        re.search(r"^[ \t#]*(?:\[[^\]\n]{0,40}\][ \t]*){0,4}\[[IWVE]\][ \t]*(GPU Compute|Latency|Throughput|TensorRT|"
+                  r"Host Latency|Average on|=== Performance)", text, re.M))
 
 
-def _strip(line: str) -> str:
-    return _PREFIX.sub("", line, count=1).rstrip()
+def strip_tags(line: str) -> str:
+    """The line without indentation, ``#``, ``[date]``, ``[I]`` and ``[TRT]`` tags (at most six);
+    a layer name in brackets (``[HostToDeviceCopy 0]``) stays."""
+    s = line.strip()
+    if s.startswith("# "):
+        s = s[2:].lstrip()
+    for _ in range(6):
+        m = _TAG.match(s)
+        if not m:
+            break
+        s = s[m.end():].lstrip()
+    return s
 
 
-def _stat_keys(prefix: str, pairs: dict[str, float]) -> dict[str, float]:
-    out = {}
-    for k, v in pairs.items():
-        out[f"{prefix}{k}"] = v
-    return out
-
-
-def parse_trtexec(text: str, source: str = "") -> ParseResult:
-    if not looks_like(text):
-        raise ParseError(f"{source or 'input'}: not a trtexec log (expected 'TensorRT', 'GPU Compute' or '=== Profile' lines)")
-    lines = [_strip(ln) for ln in text.splitlines()]
-    blocks: dict[str, dict[str, float]] = {}
-    summary: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    current: str | None = None  # TensorRT 7 multi-line block
+def split_runs(lines: list[str]) -> list[list[str]]:
+    """Lines of each ``&&&& RUNNING`` block; text before the first one is a block of its own."""
+    parts: list[list[str]] = [[]]
     for line in lines:
-        s = line.strip()
+        if line.startswith("&&&& RUNNING") and any(x.strip() for x in parts[-1]):
+            parts.append([])
+        parts[-1].append(line)
+    return parts
+
+
+def _scaled(value: str, unit: str | None) -> float:
+    return num(value) * _UNIT[unit]
+
+
+def read_run(lines: list[str]) -> dict[str, Any]:
+    """Statistics of one trtexec run (ms); empty ``gpu`` when it printed no timings."""
+    blocks: dict[str, dict[str, float]] = {}
+    run: dict[str, Any] = {}
+    averages: list[tuple[int, float]] = []
+    current: str | None = None
+    for s in lines:
+        if s.startswith("&&&& "):
+            status = s.split()[1] if len(s.split()) > 1 else ""
+            if status in ("PASSED", "FAILED"):
+                run["status"] = status
+            elif status == "RUNNING":
+                run["command"] = s.split("#", 1)[1].strip() if "#" in s else ""
+            continue
         m = _METRIC_LINE.match(s)
         if m and m.group("label").strip().lower() in _LABELS:
-            key = _LABELS[m.group("label").strip().lower()]
             vals = {}
             for p in _PAIR.finditer(m.group("body")):
-                scale = _UNIT[p.group("unit")]
-                if p.group("pct"):
-                    pct = f"{float(p.group('pct')):g}"
-                    vals[f"p{pct}_ms"] = num(p.group("val")) * scale
-                else:
-                    vals[f"{p.group(1)}_ms"] = num(p.group("val")) * scale
-            blocks[key] = vals
+                try:
+                    key = f"p{float(p.group('pct')):g}_ms" if p.group("pct") else f"{p.group(1)}_ms"
+                    vals[key] = _scaled(p.group("val"), p.group("unit"))
+                except ValueError:
+                    continue
+            blocks[_LABELS[m.group("label").strip().lower()]] = vals
             current = None
             continue
         low = s.lower()
@@ -89,262 +126,173 @@ def parse_trtexec(text: str, source: str = "") -> ParseResult:
             blocks.setdefault(current, {})
             continue
         if current:
-            mm = re.match(r"^(min|max|mean|median):\s*([-+\d.eE]+)\s*(ms|us|s)?$", s)
-            mp = re.match(r"^percentile:\s*([-+\d.eE]+)\s*(ms|us|s)?\s*at\s*([\d.]+)%$", s)
-            mt = re.match(r"^total compute time:\s*([-+\d.eE]+)\s*(ms|us|s)?$", s)
-            if mm:
-                blocks[current][f"{mm.group(1)}_ms"] = num(mm.group(2)) * _UNIT[mm.group(3)]
+            if _block_line(s, low, current, blocks, run):
                 continue
-            if mp:
-                pct = f"{float(mp.group(3)):g}"
-                blocks[current][f"p{pct}_ms"] = num(mp.group(1)) * _UNIT[mp.group(2)]
-                continue
-            if mt:
-                extra["total_gpu_compute_ms"] = num(mt.group(1)) * _UNIT[mt.group(2) or "s"]
-                continue
-            if s:
-                current = None
-        mth = re.match(r"^Throughput:\s*([-+\d.eE]+)\s*qps", s)
-        if mth:
-            summary["throughput_per_s"] = num(mth.group(1))
-        mcv = re.search(r"coefficient of variance = ([-+\d.eE]+)%", s)
-        if mcv:
-            summary["cv"] = num(mcv.group(1)) / 100
-        mw = re.match(r"^Warmup completed (\d+) queries over ([-+\d.eE]+) ms", s)
-        if mw:
-            summary["warmup_ms"] = num(mw.group(2))
-        mwo = re.match(r"^Duration:\s*([\d.]+)s \(\+ ([\d.]+)ms warm up\)", s)
-        if mwo:
-            summary.setdefault("warmup_ms", num(mwo.group(2)))
-        mq = re.match(r"^Timing trace has (\d+) queries over ([-+\d.eE]+) s", s)
-        if mq:
-            summary["count"] = int(mq.group(1))
-        mtot = re.match(r"^Total GPU Compute Time:\s*([-+\d.eE]+)\s*(s|ms)", s)
-        if mtot:
-            extra["total_gpu_compute_ms"] = num(mtot.group(1)) * _UNIT[mtot.group(2)]
-        mwall = re.match(r"^Total Host Walltime:\s*([-+\d.eE]+)\s*(s|ms)", s)
-        if mwall:
-            extra["total_host_walltime_ms"] = num(mwall.group(1)) * _UNIT[mwall.group(2)]
-        md = re.match(r"^Selected Device:\s*(.+)$", s)
-        if md:
-            extra["device"] = md.group(1).strip()
-        mi = re.match(r"^Engine built in ([-+\d.eE]+) sec", s)
-        if mi:
-            summary["init_ms"] = num(mi.group(1)) * 1e3
-    gpu = blocks.get("gpu", {})
-    summary.update(gpu)
-    if "cv" in summary and "mean_ms" in summary:
-        summary["std_ms"] = summary["cv"] * summary["mean_ms"]
-    for key in ("host_latency", "enqueue", "h2d", "d2h"):
-        if blocks.get(key):
-            summary[key] = blocks[key]
-    ops, profile_info = _dump_profile(lines)
-    if profile_info:
-        extra.update(profile_info)
-        if "profile_total_avg_ms" in profile_info:
-            summary["op_sum_ms"] = profile_info["profile_total_avg_ms"]
-    if not gpu and not ops and not summary:
-        raise ParseError(f"{source or 'input'}: trtexec log without a performance summary, statistics or a profile table")
-    version = None
-    mv = _VERSION_LINE.search(text)
-    if mv:
-        version = mv.group(1)
-    else:
-        mt = _VERSION_TAG.search(text)
+            current = None
+        _fact(s, run, averages)
+    gpu = blocks.pop("gpu", {})
+    if not gpu and averages:
+        total = sum(n for n, _ in averages)
+        gpu = {"mean_ms": sum(n * v for n, v in averages) / total} if total else {}
+        run["from"] = "trace averages"
+    run.update(gpu)
+    if "cv" in run and "mean_ms" in run:
+        run["std_ms"] = run["cv"] * run["mean_ms"]
+    for key, vals in blocks.items():
+        if vals:
+            run[key] = vals
+    return run
+
+
+def _block_line(s: str, low: str, current: str, blocks: dict[str, dict[str, float]], run: dict[str, Any]) -> bool:
+    """A line inside a TensorRT 7 statistics block; False when the block has ended."""
+    try:
+        mm = _BLOCK_STAT.match(s)
+        if mm:
+            blocks[current][f"{mm.group(1)}_ms"] = _scaled(mm.group(2), mm.group(3))
+            if mm.group(4):
+                blocks.setdefault("end_to_end", {})[f"{mm.group(1)}_ms"] = _scaled(mm.group(4), mm.group(5))
+            return True
+        mp = _BLOCK_PCT.match(s)
+        if mp:
+            blocks[current][f"p{float(mp.group(3)):g}_ms"] = _scaled(mp.group(1), mp.group(2))
+            return True
+        mt = re.match(r"^total compute time:\s*([-+\d.eE]+)\s*(ms|us|s)?", s)
         if mt:
-            version = decode_version_tag(mt.group(1))
-    return ParseResult("trtexec", version, summary, ops, source, extra)
+            run["total_gpu_compute_ms"] = _scaled(mt.group(1), mt.group(2) or "s")
+            return True
+        mq = re.match(r"^throughput:\s*([-+\d.eE]+)\s*qps", low)
+        if mq:
+            run["throughput_per_s"] = num(mq.group(1))
+            return True
+        mw = re.match(r"^walltime:\s*([-+\d.eE]+)\s*(ms|us|s)?", low)
+        if mw:
+            run["total_host_walltime_ms"] = _scaled(mw.group(1), mw.group(2) or "s")
+            return True
+    except ValueError:
+        return True
+    return False
 
 
-def _dump_profile(lines: list[str]) -> tuple[list, dict[str, Any]]:
-    """The ``=== Profile (N iterations ) ===`` table, either column order."""
-    start = next((i for i, ln in enumerate(lines) if re.search(r"=== Profile \(\s*\d+ iterations\s*\) ===", ln)), None)
-    if start is None:
-        return [], {}
-    iterations = int(re.search(r"\((\s*\d+)", lines[start]).group(1))
-    header = lines[start + 1].strip()
-    labels = re.findall(r"Layer|Avg\.\s*(?:Time)?\s*\(ms\)|Median\s*(?:Time)?\s*\(ms\)|Time\s*\(ms\)|Time\s*\(?%\)?", header)
+#: one-line facts outside statistics blocks: (pattern, reader -> values, whether a later line overrides)
+_FACTS: tuple[tuple[re.Pattern[str], Any, bool], ...] = (
+    (re.compile(r"^Throughput:\s*([-+\d.eE]+)\s*qps"), lambda m: {"throughput_per_s": num(m[1])}, True),
+    (re.compile(r"coefficient of variance = ([-+\d.eE]+)%"), lambda m: {"cv": num(m[1]) / 100}, True),
+    (re.compile(r"^Warmup completed (\d+) queries over ([-+\d.eE]+) ms"),
+     lambda m: {"warmup_queries": int(m[1]), "warmup_duration_ms": num(m[2])}, True),
+    (re.compile(r"^Duration:\s*[\d.]+s \(\+ (\d+(?:\.\d*)?)ms warm up\)"), lambda m: {"warmup_duration_ms": num(m[1])}, False),
+    (re.compile(r"^Timing trace has (\d+) queries over"), lambda m: {"count": int(m[1])} if int(m[1]) > 0 else {}, True),
+    (re.compile(r"^Total GPU Compute Time:\s*([-+\d.eE]+)\s*(s|ms)"),
+     lambda m: {"total_gpu_compute_ms": _scaled(m[1], m[2])}, True),
+    (re.compile(r"^Total Host Walltime:\s*([-+\d.eE]+)\s*(s|ms)"),
+     lambda m: {"total_host_walltime_ms": _scaled(m[1], m[2])}, True),
+    (re.compile(r"^Selected Device:\s*(.{1,200})$"), lambda m: {"device": m[1].strip()}, True),
+    (re.compile(r"^Engine built in ([-+\d.eE]+) sec"), lambda m: {"build_ms": num(m[1]) * 1e3}, True),
+    (re.compile(r"^Skipped inference phase|^Skip inference: Enabled"), lambda m: {"build_only": True}, True),
+)
+
+
+def _fact(s: str, run: dict[str, Any], averages: list[tuple[int, float]]) -> None:
+    """One-line facts outside statistics blocks (unreadable numbers are ignored)."""
+    try:
+        ma = _AVG_ON.match(s) or _AVG_OVER.match(s)
+        if ma:
+            averages.append((int(ma.group(1)), num(ma.group(2))))
+            return
+        for pattern, read, override in _FACTS:
+            m = pattern.search(s)
+            if m:
+                for key, value in read(m).items():
+                    if override or key not in run:
+                        run[key] = value
+                return
+    except ValueError:
+        return
+
+
+def parse_trtexec(text: str, source: str = "") -> ParseResult:
+    if not looks_like(text):
+        raise ParseError(f"{source or 'input'}: not a trtexec log (expected 'TensorRT', 'GPU Compute' or '=== Profile' lines)")
+    lines = [strip_tags(line) for line in text.splitlines()]
+    runs, partial = [], []
+    for k, block in enumerate(split_runs(lines), 1):
+        run = read_run(block)
+        if not run:
+            continue
+        run = {"name": f"run {k}", **run}
+        if "mean_ms" not in run and "status" not in run and "command" in run and not run.get("build_only"):
+            partial.append(f"run {k} ({run['command'][:60]}) stops before its status line, without timings")
+        runs.append(run)
+    ops, profile_info, notes = dump_profile(lines)
+    partial += notes
+    timed = [i for i, r in enumerate(runs) if "mean_ms" in r]
+    summary_run = timed[-1] if timed else None
+    summary: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(profile_info)
+    if summary_run is not None:
+        chosen = runs[summary_run]
+        summary = {k: v for k, v in chosen.items()
+                   if k not in ("name", "status", "command", "device", "total_gpu_compute_ms", "total_host_walltime_ms",
+                                "build_ms", "build_only", "from")}
+        extra.update({k: chosen[k] for k in ("device", "total_gpu_compute_ms", "total_host_walltime_ms") if k in chosen})
+    elif not ops:
+        build = next((r for r in runs if r.get("build_only") or "build_ms" in r), None)
+        if build is not None:
+            took = f"; engine built in {build['build_ms'] / 1e3:.4g} s" if "build_ms" in build else ""
+            raise ParseError(f"{source or 'input'}: trtexec log of an engine build only (--skipInference{took}): "
+                             f"no inference timings to report")
+        raise ParseError(f"{source or 'input'}: trtexec log without a performance summary, statistics or a profile table")
+    if "profile_total_avg_ms" in profile_info:
+        summary["op_sum_ms"] = profile_info["profile_total_avg_ms"]
+    for r in runs:
+        if "device" in r:
+            extra.setdefault("device", r["device"])
+    mv = _VERSION_LINE.search(text)
+    mt = _VERSION_TAG.search(text)
+    version = mv.group(1) if mv else decode_version_tag(mt.group(1)) if mt else None
+    return ParseResult("trtexec", version, summary, ops, source, extra, runs, summary_run, partial)
+
+
+_PROFILE_START = re.compile(r"=== Profile \(\s*(\d+) iterations\s*\) ===")
+_PROFILE_LABELS = re.compile(r"Layer|Avg\.\s*(?:Time)?\s*\(ms\)|Median\s*(?:Time)?\s*\(ms\)|Time\s*\(ms\)|Time\s*\(?%\)?")
+
+
+def dump_profile(lines: list[str]) -> tuple[list, dict[str, Any], list[str]]:
+    """The last ``=== Profile (N iterations ) ===`` table, either column order: (ops, info, notes)."""
+    starts = [i for i, ln in enumerate(lines) if _PROFILE_START.search(ln)]
+    if not starts:
+        return [], {}, []
+    start = starts[-1]
+    notes = [f"{len(starts)} profile tables; the last is read"] if len(starts) > 1 else []
+    iterations = int(_PROFILE_START.search(lines[start]).group(1))
+    header = lines[start + 1] if start + 1 < len(lines) else ""
     norm = []
-    for lab in labels:
+    for lab in _PROFILE_LABELS.findall(header):
         lab_l = lab.lower().replace(" ", "")
         norm.append("layer" if lab_l == "layer" else "avg" if lab_l.startswith("avg") else
                     "median" if lab_l.startswith("median") else "pct" if "%" in lab_l else "time")
     if "layer" not in norm or "avg" not in norm:
-        raise ParseError(f"profile table header not understood: {header!r}")
+        raise ParseError(f"profile table header not understood: {header[:120]!r}")
     layer_last = norm[-1] == "layer"
     numeric = [n for n in norm if n != "layer"]
+    k = len(numeric)
     ops = []
     info: dict[str, Any] = {"profile_iterations": iterations}
-    num_re = r"([-+\d.eE]+)"
-    row_re = (re.compile(r"^\s*" + r"\s+".join([num_re] * len(numeric)) + r"\s+(.+?)\s*$") if layer_last else
-              re.compile(r"^\s*(.+?)\s+" + r"\s+".join([num_re] * len(numeric)) + r"\s*$"))
     for line in lines[start + 2:]:
         if not line.strip():
             break
-        m = row_re.match(line)
-        if not m:
+        parts = line.split(None, k) if layer_last else line.rsplit(None, k)
+        if len(parts) != k + 1:
             break
-        groups = list(m.groups())
-        name = groups[-1] if layer_last else groups[0]
-        values = dict(zip(numeric, (float(g) for g in (groups[:-1] if layer_last else groups[1:]))))
+        name, cells = (parts[k], parts[:k]) if layer_last else (parts[0], parts[1:])
+        try:
+            values = dict(zip(numeric, (num(c) for c in cells)))
+        except ValueError:
+            break
         if name.strip() == "Total":
             info["profile_total_avg_ms"] = values["avg"]
             if "median" in values:
                 info["profile_total_median_ms"] = values["median"]
             continue
-        cat = categorize_trt_layer(name)
-        ops.append(make_op(name.strip(), "layer", values["avg"], values.get("pct"), 1, cat))
-    return ops, info
-
-
-# -- fused layer attribution ----------------------------------------------------------------------
-_PRIORITY = (MSA_MATMUL, MLP, MSA_SOFTMAX, LAYERNORM, MSA_GATHER, MSA_RESHAPE, OTHERS)
-
-
-def layer_members(name: str) -> list[str]:
-    """Member node names of a (possibly fused) TensorRT layer name.
-
-    ``a + b + PWN(c, d)`` -> a, b, c, d; ``{ForeignNode[first...last]}`` -> first, last;
-    ``Reformatting CopyNode for Input Tensor 0 to X`` -> [] (a format copy, Others).
-    """
-    if name.startswith("Reformatting CopyNode"):
-        return []
-    members: list[str] = []
-    for fn in re.finditer(r"ForeignNode\[(.*?)\]", name):
-        members += [p.strip() for p in fn.group(1).split("...") if p.strip()]
-    rest = re.sub(r"\{?ForeignNode\[.*?\]\}?", "", name)
-    for part in _split_top(rest):
-        wrapped = re.match(r"^(?:PWN|PointWise|Myelin)\((.*)\)$", part)
-        members += layer_members(wrapped.group(1)) if wrapped else [part]
-    return members
-
-
-def _split_top(text: str) -> list[str]:
-    """Split on ' + ' and ',' outside parentheses."""
-    parts, depth, cur, i = [], 0, "", 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if depth == 0 and (text.startswith(" + ", i) or ch == ","):
-            parts.append(cur)
-            cur = ""
-            i += 3 if ch == " " else 1
-            continue
-        cur += ch
-        i += 1
-    parts.append(cur)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def categorize_trt_layer(name: str, node_categories: dict[str, str] | None = None) -> str | None:
-    """Category of a TensorRT layer: through its member ONNX nodes when their categories are
-    known (``node_categories``: exported node name -> category), else by member names.
-
-    Returns None (-> Others, listed) when nothing is recognised.
-    """
-    if name.startswith("Reformatting CopyNode"):
-        return OTHERS
-    cats = set()
-    for member in layer_members(name):
-        if node_categories and member in node_categories:
-            cats.add(node_categories[member])
-            continue
-        cat = _myelin_category(member) or categorize_by_name(member)
-        if cat:
-            cats.add(cat)
-    if not cats:
-        return _myelin_category(name) or categorize_by_name(name)
-    return next(c for c in _PRIORITY if c in cats)
-
-
-def _myelin_category(name: str) -> str | None:
-    """Myelin kernel names describe their math: MaxrSubExpSum = softmax, Resh = reshape, ..."""
-    if "__myl" not in name and "myl" not in name:
-        return None
-    if re.search(r"Maxr.*Exp.*Sum|Exp.*Sum.*Div|Softmax", name):
-        return MSA_SOFTMAX
-    if re.search(r"MeanSub|Rsqrt|Sqrt.*Div|LayerNorm", name):
-        return LAYERNORM
-    if re.search(r"_Resh|Transp|Shuffle|Cast.*Resh", name):
-        return MSA_RESHAPE
-    return None
-
-
-# -- JSON outputs ------------------------------------------------------------------------------------
-def looks_like_profile_json(data: Any) -> bool:
-    return (isinstance(data, list) and data and isinstance(data[0], dict)
-            and ("count" in data[0] or "averageMs" in data[0]) and any("averageMs" in d for d in data if isinstance(d, dict)))
-
-
-def parse_trtexec_profile(data: Any, source: str = "", node_categories: dict[str, str] | None = None) -> ParseResult:
-    """``--exportProfile`` JSON: ``[{"count": N}, {"name", "timeMs", "averageMs", ["medianMs"], "percentage"}, ...]``."""
-    if not looks_like_profile_json(data):
-        raise ParseError(f"{source or 'input'}: not a trtexec --exportProfile JSON (expected a list with 'averageMs' rows)")
-    count = next((int(d["count"]) for d in data if "count" in d and "name" not in d), None)
-    ops = []
-    for d in data:
-        if "name" not in d or "averageMs" not in d:
-            continue
-        cat = categorize_trt_layer(d["name"], node_categories)
-        ops.append(make_op(d["name"], "layer", float(d["averageMs"]), d.get("percentage"), 1, cat))
-    summary: dict[str, Any] = {"op_sum_ms": sum(op.avg_ms for op in ops)}
-    if count is not None:
-        summary["count"] = count
-    medians = [d["medianMs"] for d in data if "medianMs" in d]
-    extra = {"median_sum_ms": float(sum(medians))} if medians else {}
-    return ParseResult("trtexec-profile", None, summary, ops, source, extra)
-
-
-def looks_like_times_json(data: Any) -> bool:
-    return isinstance(data, list) and data and isinstance(data[0], dict) and "computeMs" in data[0]
-
-
-def parse_trtexec_times(data: Any, source: str = "") -> ParseResult:
-    """``--exportTimes`` JSON: one record per inference (computeMs, latencyMs, enqueue start/end)."""
-    if not looks_like_times_json(data):
-        raise ParseError(f"{source or 'input'}: not a trtexec --exportTimes JSON (expected records with 'computeMs')")
-    compute = [float(d["computeMs"]) for d in data]
-    summary: dict[str, Any] = stats_summary(compute)
-    if all("latencyMs" in d for d in data):
-        summary["host_latency"] = {k: v for k, v in stats_summary([float(d["latencyMs"]) for d in data]).items() if k != "count"}
-    if all("startEnqMs" in d and "endEnqMs" in d for d in data):
-        summary["enqueue"] = {k: v for k, v in stats_summary([d["endEnqMs"] - d["startEnqMs"] for d in data]).items() if k != "count"}
-    if all("startComputeMs" in d and "endComputeMs" in d for d in data) and len(data) > 1:
-        span = data[-1]["endComputeMs"] - data[0]["startComputeMs"]
-        if span > 0:
-            summary["throughput_per_s"] = len(data) / (span / 1e3)
-    return ParseResult("trtexec-times", None, summary, [], source)
-
-
-def looks_like_trex_json(data: Any) -> bool:
-    return isinstance(data, dict) and "performance_summary" in data
-
-
-def parse_trex_summary(data: Any, source: str = "") -> ParseResult:
-    """The summary trex derives from a trtexec log: metric lists are [min, max, mean, median, p99]."""
-    if not looks_like_trex_json(data):
-        raise ParseError(f"{source or 'input'}: not a trex summary (expected 'performance_summary')")
-    perf = data["performance_summary"]
-
-    def five(values: list[float]) -> dict[str, float]:
-        keys = ("min_ms", "max_ms", "mean_ms", "median_ms", "p99_ms")
-        return {k: float(v) for k, v in zip(keys, values)}
-
-    summary: dict[str, Any] = five(perf.get("GPU Compute Time", []))
-    if "Throughput" in perf:
-        summary["throughput_per_s"] = float(perf["Throughput"])
-    for label, key in (("Latency", "host_latency"), ("Enqueue Time", "enqueue"), ("H2D Latency", "h2d"), ("D2H Latency", "d2h")):
-        if label in perf:
-            summary[key] = five(perf[label])
-    duration = data.get("inference_options", {}).get("Duration", "")
-    mw = re.search(r"\+\s*([\d.]+)ms warm up", duration)
-    if mw:
-        summary["warmup_ms"] = float(mw.group(1))
-    extra = {"device": data.get("device_information", {}).get("Selected Device"),
-             "total_gpu_compute_ms": float(perf["Total GPU Compute Time"]) * 1e3 if "Total GPU Compute Time" in perf else None}
-    return ParseResult("trex-summary", None, summary, [], source, {k: v for k, v in extra.items() if v is not None})
-
-
+        ops.append(make_op(name.strip(), "layer", values["avg"], values.get("pct"), 1, categorize_trt_layer(name.strip())))
+    return ops, info, notes
