@@ -126,7 +126,7 @@ def test_table_objective_with_text_scores(table, tmp_path):
     path, space = table
     pd.DataFrame({"spec": [s.canonical() for s in space.grid()], "accuracy": ["high"] * len(space.grid())}).to_csv(
         tmp_path / "acc.csv", index=False)
-    one_line(invoke(["search", "--lut", str(path), "--objective", f"table:{tmp_path / 'acc.csv'}"]), 2, "non-number")
+    one_line(invoke(["search", "--lut", str(path), "--objective", f"table:{tmp_path / 'acc.csv'}"]), 2, "acc.csv")
 
 
 # -- search histories -----------------------------------------------------------------------------
