@@ -52,14 +52,18 @@ class Registry(Generic[T]):
     prefixed : bool, default=False
         ``NAME:ARG`` is served by the plug-in registered as ``NAME`` when ``NAME:ARG`` itself is
         not registered (``adb:SERIAL``, ``table:FILE``); :meth:`resolve` returns the argument.
+    discover : bool, default=True
+        Read the group's entry points. False where the kind loads its entry points itself and
+        registers what they yield (spaces: one entry point may declare several spaces).
     """
 
     def __init__(self, kind: str, group: str, builtins: dict[str, str | T] | None = None, base: type | None = None,
-                 prefixed: bool = False) -> None:
+                 prefixed: bool = False, discover: bool = True) -> None:
         self.kind = kind
         self.group = group
         self.base = base
         self.prefixed = prefixed
+        self.discover = discover
         self._targets: dict[str, str | T] = {}
         self._loaded: dict[str, T] = {}
         self._entry_points: dict[str, str | Exception] | None = None
@@ -80,7 +84,7 @@ class Registry(Generic[T]):
         """Entry points of the group (read once); a name claimed twice maps to the refusal."""
         if self._entry_points is None:
             found: dict[str, str | Exception] = {}
-            for ep in importlib.metadata.entry_points(group=self.group):
+            for ep in importlib.metadata.entry_points(group=self.group) if self.discover else ():
                 old = found.get(ep.name)
                 if isinstance(old, str) and old != ep.value:
                     found[ep.name] = InputError(f"{self.kind} {ep.name!r} is provided twice ({old} and {ep.value}); "

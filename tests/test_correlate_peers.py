@@ -50,7 +50,7 @@ def test_ties_and_a_second_peer_table_joined_on_model_names(tmp_path):
 
 def test_peer_table_joined_with_lut_predictions_on_spec(tmp_path):
     from lutnas.devices import get_device
-    from lutnas.luts import build_lut
+    from lutnas.measure import build_lut
     from lutnas.profiler import get_protocol
     from lutnas.spaces import get_space
 

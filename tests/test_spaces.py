@@ -120,3 +120,63 @@ def test_vectorised_costs_equal_the_per_spec_counts():
     cols = spec_arrays(specs)
     assert macs_array(cols).tolist() == [s.macs() for s in specs]
     assert params_array(cols).tolist() == [s.params() for s in specs]
+
+
+def test_spaces_declare_capabilities_and_refuse_what_they_lack():
+    from lutnas.spaces import AutoViTSpace, ViTSpace
+
+    vit, hybrid = get_space("vit-mini"), get_space("autovit-xxs")
+    assert isinstance(vit, ViTSpace) and isinstance(hybrid, AutoViTSpace)
+    assert {"grid", "scale_up", "continuous"} <= vit.capabilities and "module_table" not in vit.capabilities
+    assert {"module_table", "removal"} <= hybrid.capabilities
+    with pytest.raises(InputError, match="space 'vit-mini' does not support .*'module_table'"):
+        vit.module_keys()
+    with pytest.raises(InputError, match="'removal'"):
+        vit.removal_pair(EncoderKey(17, 32, 2, 16, 2))
+
+
+def test_spec_strings_dispatch_on_their_family():
+    from lutnas.spaces import AutoViTSpec, families, space_from_dict
+
+    assert {"vit", "autovit"} <= set(families())
+    text = "autovit:c=16,mb=16x1/24x2/32x2,t=48x2h2r1.5/64x2h2r2/80x2h2r2"
+    assert isinstance(parse_spec(text), AutoViTSpec) and parse_spec(text).canonical() == text
+    assert parse_spec("deit-tiny") == NAMED_SPECS["deit-tiny"]
+    narrowed = get_space("vit-mini", {"d": [2]})
+    assert space_from_dict(narrowed.to_dict()).values == narrowed.values
+    hybrid = get_space("autovit-xxs")
+    assert space_from_dict(hybrid.to_dict()).values == hybrid.values
+    with pytest.raises(InputError, match="family 'mixer' is not known"):
+        parse_spec("mixer:depth=1")
+    with pytest.raises(InputError, match="space type 'nope'"):
+        space_from_dict({"name": "x", "type": "nope", "values": {}})
+
+
+def test_lut_columns_come_from_any_kinds_fields(tmp_path):
+    """A kind registered outside lutnas's own modules gets its fields stored and read back by kind."""
+    import dataclasses
+    from typing import ClassVar
+
+    import pyarrow.parquet as pq
+
+    from lutnas.luts import LUT, write_table
+    from lutnas.spaces import BlockKey, block_kind
+
+    @block_kind
+    @dataclasses.dataclass(frozen=True)
+    class WindowKey(BlockKey):
+        kind: ClassVar[str] = "test_window"
+        window: int
+        shift: float
+
+    keys = [WindowKey(7, 0.5), WindowKey(7, 1.5), WindowKey(14, 0.5)]
+    rows = [{"device": "x", "kind": k.kind, "key": k.canonical(), **k.fields(), "batch": 1, "median_ms": 1.0 + i}
+            for i, k in enumerate(keys)]
+    path = tmp_path / "w.parquet"
+    write_table(rows, {"device": "x"}, path)
+    schema = pq.read_schema(path)
+    assert str(schema.field("window").type) == "int64" and str(schema.field("shift").type) == "double"
+    assert "mlp_ratio" in schema.names  # the standing columns stay for readers of earlier tables
+    ms, predicted = LUT.read(path).lookup_keys([WindowKey(7, 1.5), WindowKey(14, 0.5)])
+    assert ms.tolist() == [2.0, 3.0] and not predicted.any()
+    assert parse_block_key("test_window(window=7,shift=1.5)") == keys[1]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from lutnas.categories import CATEGORIES, column_name
 from lutnas.errors import InputError
+from lutnas.spaces.base import Spec
+
+if TYPE_CHECKING:
+    from lutnas.luts.table import LUT
 
 
 @dataclasses.dataclass
@@ -50,7 +54,7 @@ class Breakdown:
                 "note": self.note}
 
 
-def flops_breakdown(spec: Any) -> Breakdown:
+def flops_breakdown(spec: Spec) -> Breakdown:
     """GFLOPs (multiply-adds) per category from the analytic count; LN/softmax/data movement are 0."""
     macs = spec.macs_by_category()
     return Breakdown("FLOPs", {k: v / 1e9 for k, v in macs.items()}, unit="GFLOPs",
@@ -68,7 +72,7 @@ def file_breakdown(path: str | Path, tool: str = "auto") -> Breakdown:
     return Breakdown(f"{Path(path).name} ({result.tool})", result.breakdown(), "ms", unclassified=unclassified)
 
 
-def lut_breakdown(lut: Any, spec: Any) -> Breakdown:
+def lut_breakdown(lut: LUT, spec: Spec) -> Breakdown:
     """Breakdown predicted from a LUT's category columns: Σ over blocks of cat_ms × count."""
     rows = lut.rows.set_index("key")
     values = {c: 0.0 for c in CATEGORIES}
@@ -98,13 +102,11 @@ def cosine_distances(breakdowns: Sequence[Breakdown]) -> np.ndarray:
 
 def stacked_bar_png(breakdowns: Sequence[Breakdown], path: str | Path, title: str = "") -> Path:
     """One stacked bar (percent per category) per source."""
-    from lutnas.plots import pyplot, save, set_title
+    from lutnas.plots import colors as palette, figure, save, set_title
 
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(breakdowns), 4.2), dpi=110)
+    fig, ax = figure((1.6 + 1.3 * len(breakdowns), 4.2))
     bottoms = np.zeros(len(breakdowns))
-    colors = plt.get_cmap("tab10").colors
+    colors = palette("tab10")
     for i, c in enumerate(CATEGORIES):
         vals = np.array([b.percent[c] for b in breakdowns])
         ax.bar(range(len(breakdowns)), vals, bottom=bottoms, label=c, color=colors[i % 10])

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from lutnas.errors import InputError
+from lutnas.luts.table import LUT
+from lutnas.spaces.base import Space, Spec
 from lutnas.spaces.vit import FACTORS, ViTSpec
 
 
-def specs_from_option(space: Any, option: str, seed: int = 0) -> list[ViTSpec]:
+def specs_from_option(space: Space, option: str, seed: int = 0) -> list[Spec]:
     """``grid``, ``sample:N`` or a file of specs (one per line)."""
     from lutnas.spaces.select import sample_specs
 
@@ -26,7 +28,7 @@ def specs_from_option(space: Any, option: str, seed: int = 0) -> list[ViTSpec]:
     return sample_specs(space, "file", path=option)
 
 
-def analytic_columns(specs: Sequence[ViTSpec]) -> pd.DataFrame:
+def analytic_columns(specs: Sequence[Spec]) -> pd.DataFrame:
     return pd.DataFrame({"spec": [s.canonical() for s in specs], "FLOPs": [s.macs() for s in specs],
                          "params": [s.params() for s in specs]})
 
@@ -76,7 +78,7 @@ def cost_columns(df: pd.DataFrame, key: str) -> list[str]:
             and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
 
 
-def cost_table(luts: Sequence[Any], specs: Sequence[ViTSpec], measured: Sequence[pd.DataFrame] = (),
+def cost_table(luts: Sequence[LUT], specs: Sequence[Spec], measured: Sequence[pd.DataFrame] = (),
                join: str | None = None) -> pd.DataFrame:
     """Rows = models, columns = costs: FLOPs and params of the specs, each LUT's predicted latency
     (ms), each peer table's numeric columns.
@@ -138,7 +140,7 @@ def _with_analytic(table: pd.DataFrame) -> pd.DataFrame:
     return analytic_columns(specs).set_index("spec").join(table, how="inner")
 
 
-def _spec(text: str) -> ViTSpec:
-    from lutnas.spaces.vit import parse_spec
+def _spec(text: str) -> Spec:
+    from lutnas.spaces.registry import parse_spec
 
     return parse_spec(text)

@@ -7,6 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lutnas.spaces.base import Spec
+
 
 def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any]:
     """Within ±5 % / ±10 %, MAPE, bias (mean signed error), Kendall τ and Spearman ρ of predictions
@@ -24,13 +26,11 @@ def fidelity(predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, Any
 
 def scatter_png(models: list[dict[str, Any]], path: str | Path, title: str) -> Path:
     """Predicted vs measured scatter with the ±5 % band."""
-    from lutnas.plots import log_axes, pyplot, save, set_title
-
-    plt = pyplot()
+    from lutnas.plots import figure, log_axes, save, set_title
 
     m = np.array([x["measured_ms"] for x in models])
     p = np.array([x["predicted_ms"] for x in models])
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    fig, ax = figure((5, 5))
     lo, hi = float(min(m.min(), p.min())) * 0.9, float(max(m.max(), p.max())) * 1.1
     xs = np.linspace(lo, hi, 50)
     ax.plot(xs, xs, "k-", lw=1, label="y = x")
@@ -70,17 +70,16 @@ def noise_verdict(table: dict[str, Any], ceiling: dict[str, Any] | None) -> dict
                                                  f"{100 * ceiling['mape']:.1f} %; bias {100 * table['bias']:+.1f} %"}
 
 
-def error_by_factor(specs: Sequence[Any], predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, list[dict[str, Any]]]:
-    """Mean signed error, MAPE and count per value of each of the specs' factors (their dataclass
-    fields with 2–12 distinct values: depth, heads, width, image, patch, ...), so structured error shows."""
-    import dataclasses
-
+def error_by_factor(specs: Sequence[Spec], predicted_ms: np.ndarray, measured_ms: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+    """Mean signed error, MAPE and count per value of each of the specs' factors (``Spec.factors``
+    with 2–12 distinct values: depth, heads, width, image, patch, ...), so structured error shows."""
     err = np.asarray(predicted_ms, float) / np.asarray(measured_ms, float) - 1
     out: dict[str, list[dict[str, Any]]] = {}
-    if not specs or not dataclasses.is_dataclass(specs[0]):
+    if not specs:
         return out
-    for field in dataclasses.fields(specs[0]):
-        values = [getattr(s, field.name) for s in specs]
+    factors = [s.factors() for s in specs]
+    for name in factors[0]:
+        values = [f.get(name) for f in factors]
         if not all(isinstance(v, (int, float)) for v in values):
             continue
         distinct = sorted(set(values))
@@ -91,18 +90,16 @@ def error_by_factor(specs: Sequence[Any], predicted_ms: np.ndarray, measured_ms:
             mask = np.array([x == v for x in values])
             groups.append({"value": v, "n": int(mask.sum()), "bias": float(err[mask].mean()),
                            "mape": float(np.abs(err[mask]).mean())})
-        out[field.name] = groups
+        out[name] = groups
     return out
 
 
 def residual_png(models: list[dict[str, Any]], path: str | Path, title: str) -> Path:
     """Relative error (prediction / measurement − 1, %) against measured latency, log x axis."""
-    from lutnas.plots import log_axes, pyplot, save, set_title
-
-    plt = pyplot()
+    from lutnas.plots import figure, log_axes, save, set_title
     m = np.array([x["measured_ms"] for x in models])
     e = 100 * (np.array([x["predicted_ms"] for x in models]) / m - 1)
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=110)
+    fig, ax = figure((5, 3.4))
     ax.axhspan(-5, 5, color="tab:green", alpha=0.15, label="±5 %")
     ax.axhline(0, color="k", lw=1)
     ax.axhline(float(e.mean()), color="tab:red", lw=1, ls="--", label=f"bias {e.mean():+.1f} %")

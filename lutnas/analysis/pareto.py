@@ -22,12 +22,10 @@ def pareto_mask(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 def pareto_png(cost: np.ndarray, score: np.ndarray, path: str | Path, xlabel: str = "latency (ms)",
                ylabel: str = "score", title: str = "") -> Path:
-    from lutnas.plots import pyplot, save, set_title
-
-    plt = pyplot()
+    from lutnas.plots import figure, save, set_title
 
     mask = pareto_mask(cost, score)
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=110)
+    fig, ax = figure((5, 4))
     ax.scatter(cost, score, s=8, color="0.7", label="evaluated")
     o = np.argsort(np.asarray(cost)[mask])
     ax.plot(np.asarray(cost)[mask][o], np.asarray(score)[mask][o], "o-", color="tab:red", ms=4, label="Pareto front")

@@ -62,12 +62,10 @@ def kendall_matrix(table: pd.DataFrame, columns: Sequence[str] | None = None, bo
 
 
 def heatmap_png(matrix: RankMatrix, path: str | Path, title: str = "") -> Path:
-    from lutnas.plots import pyplot, save, set_title
-
-    plt = pyplot()
+    from lutnas.plots import figure, save, set_title
 
     k = len(matrix.columns)
-    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * k, 1.2 + 1.0 * k), dpi=110)
+    fig, ax = figure((1.5 + 1.1 * k, 1.2 + 1.0 * k))
     im = ax.imshow(matrix.tau, vmin=-1, vmax=1, cmap="RdBu_r")
     for i in range(k):
         for j in range(k):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -14,9 +14,11 @@ from lutnas.analysis.pareto import pareto_mask, pareto_png
 from lutnas.analysis.rank import heatmap_png, kendall_matrix
 from lutnas.categories import CATEGORIES
 from lutnas.errors import InputError
+from lutnas.luts.table import LUT
+from lutnas.spaces.base import Spec
 
 
-def write_report(luts: Sequence[Any], specs: Sequence[Any], model: Any, out: str | Path,
+def write_report(luts: Sequence[LUT], specs: Sequence[Spec], model: Spec, out: str | Path,
                  measured: Sequence[Breakdown] = (), html: bool = False) -> Path:
     """Write ``out/report.md`` plus its PNGs (``report-*.png``, so the figures of other commands
     in the same folder are never overwritten) and, with ``html``, ``out/report.html``; returns the

@@ -6,8 +6,8 @@ import click
 
 from lutnas.cli.options import json_opt
 from lutnas.cli.output import emit, table
-from lutnas.spaces import NAMED_SPECS, list_spaces, parse_spec
-from lutnas.spaces.space import _num
+from lutnas.spaces import list_spaces, named_specs, parse_spec
+from lutnas.spaces.base import fmt_number as _num
 from lutnas.spaces.report import spec_summary
 
 
@@ -17,10 +17,11 @@ def spaces_cmd(as_json: bool) -> None:
     """List the search spaces and the named specs."""
     data = {
         "spaces": [
-            {**sp.to_dict(), "description": sp.description, "size": sp.size, "unique_blocks": len(sp.unique_blocks())}
+            {**sp.to_dict(), "description": sp.description, "size": sp.size, "unique_blocks": len(sp.unique_blocks()),
+             "capabilities": sorted(sp.capabilities)}
             for sp in list_spaces().values()
         ],
-        "named_specs": {name: spec.canonical() for name, spec in NAMED_SPECS.items()},
+        "named_specs": {name: spec.canonical() for name, spec in named_specs().items()},
     }
 
     def human(d: dict) -> str:
@@ -36,7 +37,7 @@ def spaces_cmd(as_json: bool) -> None:
 @click.argument("spec")
 @json_opt
 def spec_cmd(spec: str, as_json: bool) -> None:
-    """Show one model: SPEC is a name (deit-tiny), d=12,h=3,e=64,r=4,I=224,p=16 or autovit:c=..,mb=..,t=.."""
+    """Show one model: SPEC is a name (deit-tiny), d=12,h=3,e=64,r=4,I=224,p=16, autovit:c=..,mb=..,t=.. or a plug-in family's FAMILY:..."""
     summary = spec_summary(parse_spec(spec))
 
     def human(d: dict) -> str:

@@ -27,6 +27,7 @@ from lutnas.params import convert_params, validate_params
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.profiler.records import OpRecord
+from lutnas.spaces.base import BlockKey
 
 if TYPE_CHECKING:
     import torch
@@ -98,7 +99,7 @@ class Device(abc.ABC):
         raise DeviceError(f"device {self.name!r} has no per-operator profiler")
 
     # -- concrete ------------------------------------------------------------------------------------
-    def measure(self, artifact: Artifact, protocol: Protocol, key: Any = None) -> Measurement:
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
         """Time ``artifact`` under ``protocol`` and wrap the samples with their provenance."""
         samples, info = self.time(artifact, protocol)
         return Measurement(key if key is not None else artifact.digest[:12], tuple(samples), protocol,

@@ -33,6 +33,7 @@ from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.profiler.records import OpRecord
+from lutnas.spaces.base import BlockKey
 
 PRECISIONS = ("fp32", "fp16", "int8")
 BACKENDS = ("auto", "trtexec", "python")
@@ -283,7 +284,7 @@ class TensorRTDevice(Device):
         info["tool"] = "tensorrt-python"
         return samples, info
 
-    def measure(self, artifact: Artifact, protocol: Protocol, key: Any = None) -> Measurement:
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
         m = super().measure(artifact, protocol, key)
         if "warning" in m.metadata.get("timing", {}):
             m.metadata.setdefault("warnings", []).append(m.metadata["timing"]["warning"])

@@ -72,11 +72,13 @@ class TorchCPUDevice(Device):
     def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
         from torch.profiler import ProfilerActivity, profile
 
+        from lutnas.devices.environment import quiet_kineto
+
         run = self._call(artifact)
         with torch_threads(self._threads()), torch.inference_mode():
             for _ in range(3):
                 run()
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with quiet_kineto(), profile(activities=[ProfilerActivity.CPU]) as prof:
                 for _ in range(runs):
                     run()
         return top_level_records(prof.events(), runs)

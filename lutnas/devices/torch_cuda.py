@@ -34,6 +34,7 @@ from lutnas.params import Interval
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol, run_protocol
 from lutnas.profiler.records import OpRecord
+from lutnas.spaces.base import BlockKey
 
 MODES = ("latency", "throughput")
 
@@ -211,7 +212,7 @@ class TorchCUDADevice(Device):
             info["images_per_s"] = batch / (med / 1e3) if med > 0 else None
         return samples, info
 
-    def measure(self, artifact: Artifact, protocol: Protocol, key: Any = None) -> Measurement:
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
         m = super().measure(artifact, protocol, key)
         m.metadata["batch"] = artifact.metadata.get("batch", 1)
         return m
@@ -220,6 +221,7 @@ class TorchCUDADevice(Device):
         import torch
         from torch.profiler import ProfilerActivity, profile
 
+        from lutnas.devices.environment import quiet_kineto
         from lutnas.profiler.parsers.torch_profiler import parse_torch_trace
 
         module, x = artifact.payload, artifact.example
@@ -227,7 +229,7 @@ class TorchCUDADevice(Device):
             for _ in range(3):
                 module(x)
             torch.cuda.synchronize(self._device)
-            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            with quiet_kineto(), profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
                 for _ in range(runs):
                     module(x)
                     torch.cuda.synchronize(self._device)

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from lutnas.errors import InputError
 from lutnas.luts.consistency import monotonicity_violations, suspicious_rows
-from lutnas.luts.schema import SCHEMA
+from lutnas.luts.schema import schema_for
 from lutnas.luts.table import LUT
 
 
@@ -18,10 +18,10 @@ def check_table(path: str | Path) -> dict[str, Any]:
     and the rows its self-check finds suspicious. Raises :class:`InputError` for an unreadable file."""
     lut = LUT.read(path)
     problems: list[str] = []
-    schema = pq.read_schema(path)
-    for field in schema:
-        if field.name in SCHEMA.names and not SCHEMA.field(field.name).type.equals(field.type):
-            problems.append(f"column {field.name!r} is {field.type}, the schema says {SCHEMA.field(field.name).type}")
+    expected = schema_for(sorted(set(lut.rows["kind"])))  # the kinds' own key fields included
+    for field in pq.read_schema(path):
+        if field.name in expected.names and not expected.field(field.name).type.equals(field.type):
+            problems.append(f"column {field.name!r} is {field.type}, the schema says {expected.field(field.name).type}")
     space = lut.space()
     coverage = None
     if space is None:

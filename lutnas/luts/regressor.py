@@ -15,24 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from lutnas.spaces.blocks import BlockKey, block_kinds
-from lutnas.spaces.vit import block_macs_by_category, block_params
+from lutnas.spaces.base import BlockKey
+from lutnas.spaces.blocks import key_from_fields
 
 
 def block_features(key: BlockKey) -> list[float]:
-    macs = float(sum(block_macs_by_category(key).values()))
-    wbytes = 4.0 * block_params(key)
-    f = key.fields()
-    if hasattr(key, "activations"):  # kinds of other spaces describe their own sizes
-        act = float(key.activations())
-        attn = float(key.attention_elements()) if hasattr(key, "attention_elements") else 0.0
-        return [macs, wbytes, act, attn, act, 1.0]
-    tokens = f.get("tokens", ((f.get("image", 1) // f.get("patch", 1)) ** 2 + 1) if "image" in f else 1)
-    dim = f.get("dim", 1)
-    attn = float(f.get("heads", 0) * tokens * tokens)
-    act = float(tokens * dim)
-    inp = float(3 * f["image"] ** 2) if "image" in f else act
-    return [macs, wbytes, act, attn, inp, 1.0]
+    """Multiply-adds, weight bytes, activation, attention-score and input elements (and a bias
+    term) of one block, from the key's own analytic cost model."""
+    act = float(key.activations())
+    return [float(key.macs()), float(key.weight_bytes()), act, float(key.attention_elements()),
+            float(key.input_elements()), 1.0]
 
 
 class BlockRegressor:
@@ -112,7 +104,5 @@ def _out(name: str, pred: np.ndarray) -> np.ndarray:
 
 
 def key_from_row(row: dict[str, Any]) -> BlockKey:
-    cls = block_kinds()[row["kind"]]
-    import dataclasses
-
-    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
+    """The block key a LUT row stores (its ``kind`` and that kind's field columns)."""
+    return key_from_fields(row["kind"], row)

@@ -2,7 +2,7 @@
 
 Columns (one row per device × block key × batch)::
 
-    device, kind, key, <key fields: image, patch, dim, tokens, heads, head_dim, mlp_ratio, classes>,
+    device, kind, key, <key fields of every kind present: image, patch, dim, tokens, ...>,
     batch, copies, method, median_ms, mean_ms, p10_ms, p90_ms, std_ms, cv, n, flagged,
     cat_mlp_ms ... cat_others_ms (7 categories, null when not profiled), protocol, timestamp
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,30 +27,54 @@ from lutnas.errors import InputError
 
 SCHEMA_VERSION = 1
 META_KEY = b"lutnas"
-#: block-key fields stored as columns (ViT kinds, then seed 004's hybrid kinds); a kind leaves the
-#: fields it does not have null. Tables written before the hybrid fields existed read the same.
-KEY_FIELDS: tuple[str, ...] = ("image", "patch", "dim", "tokens", "heads", "head_dim", "mlp_ratio", "classes",
-                               "res", "cin", "cout", "stride", "expand")
 STAT_COLUMNS = ("median_ms", "mean_ms", "p10_ms", "p90_ms", "std_ms", "cv")
 CATEGORY_COLUMNS = tuple(column_name(c) for c in CATEGORIES)
+#: key-field columns tables have always carried (ViT kinds, then seed 004's hybrid kinds); every
+#: table keeps them so readers of earlier files find the same columns. Any other kind's fields are
+#: added after them, typed by the kind (``BlockKey.field_types``): nothing to edit for a new kind.
+KEY_FIELDS: tuple[str, ...] = ("image", "patch", "dim", "tokens", "heads", "head_dim", "mlp_ratio", "classes",
+                               "res", "cin", "cout", "stride", "expand")
+_HEAD = [("device", pa.string()), ("kind", pa.string()), ("key", pa.string())]
+_TAIL = ([("batch", pa.int64()), ("copies", pa.int64()), ("method", pa.string())]
+         + [(c, pa.float64()) for c in STAT_COLUMNS]
+         + [("n", pa.int64()), ("flagged", pa.bool_()), ("flag_reason", pa.string()), ("host_ratio", pa.float64()),
+            ("uncertainty", pa.float64()), ("measure_s", pa.float64())]
+         + [(c, pa.float64()) for c in CATEGORY_COLUMNS]
+         + [("protocol", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC"))])
+_FIXED = {name for name, _ in _HEAD + _TAIL}
 
-SCHEMA = pa.schema(
-    [("device", pa.string()), ("kind", pa.string()), ("key", pa.string())]
-    + [(f, pa.float64() if f == "mlp_ratio" else pa.int64()) for f in KEY_FIELDS]
-    + [("batch", pa.int64()), ("copies", pa.int64()), ("method", pa.string())]
-    + [(c, pa.float64()) for c in STAT_COLUMNS]
-    + [("n", pa.int64()), ("flagged", pa.bool_()), ("flag_reason", pa.string()), ("host_ratio", pa.float64()),
-       ("uncertainty", pa.float64()), ("measure_s", pa.float64())]
-    + [(c, pa.float64()) for c in CATEGORY_COLUMNS]
-    + [("protocol", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC"))]
-)
+
+def key_field_types(kinds: Iterable[str]) -> dict[str, pa.DataType]:
+    """Column name -> Arrow type of every key field of ``kinds`` (the standing columns first)."""
+    from lutnas.spaces.blocks import kind_class
+
+    types: dict[str, pa.DataType] = {f: pa.float64() if f == "mlp_ratio" else pa.int64() for f in KEY_FIELDS}
+    for kind in kinds:
+        for name, typ in kind_class(kind).field_types().items():
+            if name in _FIXED:
+                raise InputError(f"block kind {kind!r}: field {name!r} clashes with a LUT column; rename it")
+            if typ is float:
+                types[name] = pa.float64()
+            elif name not in types:
+                types[name] = pa.int64()
+    return types
+
+
+def schema_for(kinds: Iterable[str]) -> pa.Schema:
+    """The table schema for rows of these block kinds."""
+    return pa.schema(_HEAD + list(key_field_types(kinds).items()) + _TAIL)
+
+
+#: the schema of a table holding only the built-in kinds
+SCHEMA = pa.schema(_HEAD + [(f, pa.float64() if f == "mlp_ratio" else pa.int64()) for f in KEY_FIELDS] + _TAIL)
 
 
 def write_table(rows: list[dict[str, Any]], meta: dict[str, Any], path: str | Path) -> None:
     """Write rows and provenance atomically: temp file in the same folder, fsync, rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist([{c: r.get(c) for c in SCHEMA.names} for r in rows], schema=SCHEMA)
+    schema = schema_for(sorted({r["kind"] for r in rows}))
+    table = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows], schema=schema)
     blob = {"creator": f"lutnas {lutnas.__version__}", "schema_version": SCHEMA_VERSION, **meta}
     table = table.replace_schema_metadata({META_KEY: json.dumps(blob, default=str).encode()})
     write_parquet_atomic(table, path)

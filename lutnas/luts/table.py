@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,10 +12,13 @@ import pandas as pd
 from lutnas.errors import InputError
 from lutnas.luts.regressor import BlockRegressor, key_from_row
 from lutnas.luts.schema import KEY_FIELDS, read_table
-from lutnas.spaces.blocks import BlockKey, block_kinds
-from lutnas.spaces.vit import ViTSpec, block_arrays, spec_arrays
+from lutnas.spaces.base import MODULE_TABLE, BlockKey, Space, Spec
+from lutnas.spaces.blocks import kind_class
 
-_RATIO_SCALE = 1000  # mlp_ratio is packed as an integer in thousandths
+_FLOAT_SCALE = 1000  # float key fields (mlp_ratio) are packed as integers in thousandths
+
+#: what ``LUT.predict`` takes: specs of one space, or columns of a vectorised spec type
+Specs = Spec | Sequence[Spec] | Mapping[str, Any]
 
 
 @dataclasses.dataclass
@@ -48,7 +51,7 @@ class LUT:
         self._index: dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
         self._regressor: BlockRegressor | None = None
         self._predicted: dict[tuple[str, int], dict[tuple[int, ...], float]] = {}
-        self._space: Any = None
+        self._space: Space | None = None
 
     @classmethod
     def read(cls, path: str | Path) -> LUT:
@@ -70,9 +73,9 @@ class LUT:
     def space_name(self) -> str:
         return (self.meta.get("space") or {}).get("name", "?")
 
-    def space(self) -> Any:
-        """The space the table was built for (``ViTSpace``), or None when the file names none."""
-        from lutnas.spaces.space import space_from_dict
+    def space(self) -> Space | None:
+        """The space the table was built for, or None when the file names none."""
+        from lutnas.spaces.registry import space_from_dict
 
         data = self.meta.get("space")
         return space_from_dict(data) if isinstance(data, dict) and data.get("values") else None
@@ -87,12 +90,11 @@ class LUT:
     def _kind_index(self, kind: str, batch: int):
         cache_key = (kind, batch)
         if cache_key not in self._index:
-            cls = block_kinds().get(kind)
-            if cls is None:
-                raise InputError(f"block kind {kind!r} is not known to this lutnas")
-            fields = [f.name for f in dataclasses.fields(cls)]
+            types = kind_class(kind).field_types()
+            fields = list(types)
             sub = self.rows[(self.rows["kind"] == kind) & (self.rows["batch"] == batch)]
-            vals = np.column_stack([_as_int(f, sub[f].to_numpy()) for f in fields]) if len(sub) else np.zeros((0, len(fields)), np.int64)
+            vals = (np.column_stack([_as_int(types[f], sub[f].to_numpy()) for f in fields]) if len(sub)
+                    else np.zeros((0, len(fields)), np.int64))
             self._index[cache_key] = (fields, vals, sub["median_ms"].to_numpy(dtype=float), sub.index.to_numpy())
         return self._index[cache_key]
 
@@ -137,8 +139,10 @@ class LUT:
         """
         self._check_batch(batch)
         names, table_vals, table_ms, _ = self._kind_index(kind, batch)
+        cls = kind_class(kind)
+        types = cls.field_types()
         try:
-            query = np.column_stack([_as_int(f, np.asarray(fields[f])) for f in names])
+            query = np.column_stack([_as_int(types[f], np.asarray(fields[f])) for f in names])
         except KeyError as exc:
             raise InputError(f"block kind {kind!r} needs field {exc.args[0]!r}") from None
         n = query.shape[0]
@@ -163,8 +167,7 @@ class LUT:
             memo = self._predicted.setdefault((kind, batch), {})
             todo = [tuple(int(v) for v in row) for row in uniq if tuple(int(v) for v in row) not in memo]
             if todo:
-                cls = block_kinds()[kind]
-                keys = [cls(**{f: (v / _RATIO_SCALE if f == "mlp_ratio" else int(v)) for f, v in zip(names, row)})
+                keys = [cls(**{f: (v / _FLOAT_SCALE if types[f] is float else int(v)) for f, v in zip(names, row)})
                         for row in todo]
                 reg = self.regressor()
                 if not reg.can_predict(kind):
@@ -188,28 +191,53 @@ class LUT:
             ms[idx], predicted[idx] = v, p
         return ms, predicted
 
-    def predict(self, specs: Any, batch: int = 1) -> Prediction:
-        """Predicted latency of many specs at once (a list of ViTSpec or columns ``d,h,e,r,I,p``).
+    def predict(self, specs: Specs, batch: int = 1, spec_type: type[Spec] | None = None) -> Prediction:
+        """Predicted latency of many specs at once: a list of specs, one spec, or columns of a
+        vectorised spec type (``spec_type``, default the table's space's; ``d,h,e,r,I,p`` for a ViT).
 
         raw = Σ blocks × counts; calibrated = a × raw + b with the table's calibration (or raw).
+        Specs whose type declares ``vectorised`` are looked up column-wise (a block table, not a
+        module table); any other spec block by block.
         """
-        if isinstance(specs, ViTSpec) or hasattr(specs, "blocks"):
+        if isinstance(specs, Spec):
             specs = [specs]
-        if isinstance(specs, (list, tuple)) and specs and not isinstance(specs[0], ViTSpec):
-            return self._predict_per_spec(specs, batch)
-        cols = spec_arrays(specs)
-        n = len(cols["d"])
+        if isinstance(specs, (list, tuple)):
+            types = {type(s) for s in specs}
+            spec_type = types.pop() if len(types) == 1 else None
+            if spec_type is None or not spec_type.vectorised or self.granularity == "modules":
+                return self._predict_per_spec(list(specs), batch)
+        else:
+            spec_type = spec_type or self._columns_type()
+        cols = spec_type.columns(specs)
+        n = len(next(iter(cols.values())))
         raw = np.zeros(n)
         predicted = np.zeros(n, dtype=bool)
         block_ms = {}
-        for kind, fields, counts in block_arrays(cols):
-            ms, miss = self.lookup(kind, fields, batch)
+        for kind, fields, counts in spec_type.block_columns(cols):
+            ms, miss = self.lookup(kind.kind, fields, batch)
             raw += ms * counts
             predicted |= miss
-            block_ms[kind] = ms
+            block_ms[kind.kind] = ms
+        return Prediction(raw, self._calibrate(raw), predicted, block_ms)
+
+    def _columns_type(self) -> type[Spec]:
+        """The vectorised spec type whose columns a caller hands to :meth:`predict`."""
+        from lutnas.spaces.vit import ViTSpec
+
+        space = self._own_space()
+        spec_type = space.spec_type if space is not None else ViTSpec
+        if not spec_type.vectorised:
+            raise InputError(f"specs of space {space.name!r} cannot be given as columns; pass a list of specs")
+        return spec_type
+
+    def _own_space(self) -> Space | None:
+        if self._space is None:
+            self._space = self.space()
+        return self._space
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
         cal = self.calibration
-        calibrated = cal["a"] * raw + cal["b"] if cal else raw.copy()
-        return Prediction(raw, calibrated, predicted, block_ms)
+        return cal["a"] * raw + cal["b"] if cal else raw.copy()
 
     @property
     def granularity(self) -> str:
@@ -217,19 +245,19 @@ class LUT:
         a model is the sum of its modules, resolution ignored; see ``AutoViTSpace.module_counts``)."""
         return self.meta.get("granularity", "blocks")
 
-    def parts(self, spec: Any) -> list[tuple[BlockKey, int]]:
+    def parts(self, spec: Spec) -> list[tuple[BlockKey, int]]:
         """``(key, count)`` this table sums for ``spec``: its blocks, or its modules in a module table."""
         if self.granularity != "modules":
             return spec.blocks()
-        if self._space is None:
-            self._space = self.space()
-        if self._space is None or not hasattr(self._space, "module_counts"):
+        space = self._own_space()
+        if space is None:
             raise InputError(f"LUT {self.path or ''} is a module table but names no space that maps specs to modules")
-        return self._space.module_counts(spec)
+        space.require(MODULE_TABLE, f"the module table {self.path or ''}")
+        return space.module_counts(spec)
 
-    def _predict_per_spec(self, specs: Sequence[Any], batch: int) -> Prediction:
-        """Specs of spaces without vectorised columns (AutoViT): blocks gathered per spec, looked up
-        in one batch per kind, memoised per spec."""
+    def _predict_per_spec(self, specs: Sequence[Spec], batch: int) -> Prediction:
+        """Specs of any space: blocks gathered per spec, looked up in one batch per kind,
+        memoised per spec."""
         memo = self._predicted.setdefault(("spec", batch), {})
         todo = [s for s in dict.fromkeys(specs) if s not in memo]
         if todo:
@@ -249,12 +277,10 @@ class LUT:
         predicted = np.array([memo[s][1] for s in specs], dtype=bool)
         kinds = sorted({k for s in specs for k in memo[s][2]})
         block_ms = {k: np.array([memo[s][2].get(k, 0.0) for s in specs]) for k in kinds}
-        cal = self.calibration
-        calibrated = cal["a"] * raw + cal["b"] if cal else raw.copy()
-        return Prediction(raw, calibrated, predicted, block_ms)
+        return Prediction(raw, self._calibrate(raw), predicted, block_ms)
 
     # -- summary -------------------------------------------------------------------------------------
-    def summary(self, space: Any = None, top: int = 5) -> dict[str, Any]:
+    def summary(self, space: Space | None = None, top: int = 5) -> dict[str, Any]:
         rows = self.rows
         flagged = int(rows["flagged"].fillna(False).sum()) if "flagged" in rows else 0
         data: dict[str, Any] = {
@@ -281,9 +307,10 @@ class LUT:
         return data
 
 
-def _as_int(field: str, values: np.ndarray) -> np.ndarray:
-    if field == "mlp_ratio":
-        return np.rint(np.asarray(values, dtype=float) * _RATIO_SCALE).astype(np.int64)
+def _as_int(typ: type, values: np.ndarray) -> np.ndarray:
+    """Key-field values as int64 codes (floats in thousandths)."""
+    if typ is float:
+        return np.rint(np.asarray(values, dtype=float) * _FLOAT_SCALE).astype(np.int64)
     return np.asarray(values).astype(np.int64)
 
 

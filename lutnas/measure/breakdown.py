@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from lutnas.analysis.breakdown import Breakdown
+from lutnas.devices.base import Device
+from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.base import Spec
 
 
-def measured_breakdown(device: Any, spec: Any, protocol: Any, op_runs: int = 10) -> Breakdown:
+def measured_breakdown(device: Device, spec: Spec | str | Path, protocol: Protocol, op_runs: int = 10) -> Breakdown:
     """Per-operator profile of ``spec`` on ``device``; categories in ms per inference."""
     from lutnas.measure.target import breakdown_ms, measure_target
 

@@ -24,8 +24,9 @@ from lutnas.errors import InputError
 from lutnas.locks import writer_lock
 from lutnas.measure.sentinel import Sentinel, choose_sentinel
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol, get_protocol
-from lutnas.spaces.blocks import BlockKey
+from lutnas.spaces.base import MODULE_TABLE, REMOVAL, BlockKey, Space, Spec
 
 #: fingerprint entries that define the device configuration; a table is never mixed across them
 CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter", "opset", "cpu_model", "gpu_name", "serial",
@@ -33,7 +34,7 @@ CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter",
 METHODS = ("isolated", "removal")
 
 
-def _check_compatible(path: Path, meta: dict[str, Any], device_fp: dict[str, Any], space: Any, protocol: Protocol,
+def _check_compatible(path: Path, meta: dict[str, Any], device_fp: dict[str, Any], space: Space, protocol: Protocol,
                       method: str, granularity: str = "blocks") -> list[str]:
     """Refuse mixing; return warnings for softer differences (library versions)."""
     if meta.get("schema_version") != SCHEMA_VERSION:
@@ -131,8 +132,8 @@ def _check_copies(path: Path, meta: dict[str, Any], rows: list[dict[str, Any]], 
                          f"refusing to mix rows (use the same --copies or another --out)")
 
 
-def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Any,
-               specs: Sequence[Any], out: str | Path, protocol: Protocol, batch: int = 1, copies: int | str = "auto",
+def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Space,
+               specs: Sequence[Spec], out: str | Path, protocol: Protocol, batch: int = 1, copies: int | str = "auto",
                ops: bool = True, op_runs: int = 5, method: str = "isolated", keys: Iterable[BlockKey] | None = None,
                modules: bool = False) -> BuildPlan:
     """Validate the settings, read (or create) ``out`` and list the keys still to measure."""
@@ -147,10 +148,10 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
                          "find the largest batch with `lutnas measure --device-option mode=throughput` first")
     out = Path(out)
     granularity = "modules" if modules else "blocks"
-    if modules and not hasattr(space, "module_keys"):
-        raise InputError(f"space {space.name!r} has no module table (--modules is seed 004's, for autovit-* spaces)")
-    if method == "removal" and not hasattr(space, "removal_pair"):
-        raise InputError(f"space {space.name!r} cannot remove blocks from its models; --method removal is for autovit-* spaces")
+    if modules:
+        space.require(MODULE_TABLE, "a module table (--modules, seed 004's)")
+    if method == "removal":
+        space.require(REMOVAL, "removing blocks from its models (--method removal, seed 004's)")
     if keys is not None:
         all_keys = sorted(set(keys))
     elif modules:
@@ -185,8 +186,8 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
     return BuildPlan(out, rows, meta, todo, info, settings, _file_stamp(out))
 
 
-def measure_key(device: Device, space: Any, key: BlockKey, settings: dict[str, Any],
-                models: dict[Any, Any]) -> tuple[dict[str, Any], list[str] | None]:
+def measure_key(device: Device, space: Space, key: BlockKey, settings: dict[str, Any],
+                models: dict[Spec, Measurement]) -> tuple[dict[str, Any], list[str] | None]:
     """One row of a build (and the removal hosts, when the removal method applied); the row's
     ``measure_s`` is the wall time it took (build, export, timing, profile): its device-seconds."""
     start = time.perf_counter()
@@ -203,8 +204,8 @@ def measure_key(device: Device, space: Any, key: BlockKey, settings: dict[str, A
 
 def build_lut(
     device: Device,
-    space: Any,
-    specs: Sequence[Any],
+    space: Space,
+    specs: Sequence[Spec],
     out: str | Path,
     protocol: Protocol,
     batch: int = 1,
@@ -268,7 +269,7 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
     info = plan.info
     if progress:
         progress("plan", info)
-    models: dict[Any, Any] = {}  # whole-model measurements shared by removal rows
+    models: dict[Spec, Measurement] = {}  # whole-model measurements shared by removal rows
     measured = 0
     start = time.perf_counter()
     speed = HostSpeed.for_plan(device, plan, progress) if sentinel_every and plan.todo else None
@@ -324,8 +325,8 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
     return row
 
 
-def removal_row(device: Device, key: BlockKey, pair: tuple[Any, Any], protocol: Protocol, batch: int,
-                models: dict[Any, Any]) -> dict[str, Any]:
+def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol: Protocol, batch: int,
+                models: dict[Spec, Measurement]) -> dict[str, Any]:
     """Seed 004's removal method: T(host) − T(host without one instance of ``key``), per block.
 
     Both are whole-model measurements under ``protocol`` (memoised in ``models`` for the build);

@@ -16,13 +16,15 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from lutnas.errors import DeviceError
 from lutnas.locks import writer_lock
 from lutnas.measure.build import CONFIG_KEYS, BuildPlan, plan_build
+from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.raycluster import connect, device_units
+from lutnas.spaces.base import BlockKey, Space, Spec
 
 
 class _DeviceWorker:
@@ -32,11 +34,11 @@ class _DeviceWorker:
         import os
 
         from lutnas.devices import get_device
-        from lutnas.spaces.space import space_from_dict
+        from lutnas.spaces.registry import space_from_dict
 
         self.device = get_device(device, **params)
         self.space = space_from_dict(space)
-        self.models: dict[Any, Any] = {}
+        self.models: dict[Spec, Measurement] = {}
         self.pid = os.getpid()
 
     def describe(self) -> dict[str, Any]:
@@ -62,10 +64,10 @@ def _first_line(exc: BaseException) -> str:
     return line.split("Error: ", 1)[-1] if line.startswith("lutnas.errors.") else line
 
 
-def farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_paths: dict[str, Path], protocol: Protocol,
+def farm_build(devices: Sequence[str], space: Space, specs: Sequence[Spec], out_paths: dict[str, Path], protocol: Protocol,
                device_params: dict[str, Any] | None = None, address: str | None = None, batch: int = 1,
                copies: int | str = "auto", ops: bool = True, op_runs: int = 5, method: str = "isolated",
-               keys: Any = None, modules: bool = False,
+               keys: Iterable[BlockKey] | None = None, modules: bool = False,
                progress: Callable[[str, str, dict[str, Any]], None] | None = None,
                on_row: Callable[[str, int, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Build one table per device on Ray; returns ``{device: info}`` like :func:`build_lut`'s.

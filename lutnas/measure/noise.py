@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 
+from lutnas.devices.base import Device
+from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.base import Spec
 
-def noise_ceiling(device: Any, specs: Sequence[Any], protocol: Any) -> dict[str, Any]:
+
+def noise_ceiling(device: Device, specs: Sequence[Spec], protocol: Protocol) -> dict[str, Any]:
     """Measure every spec twice (two passes, so drift between passes counts) and rank-correlate."""
     from scipy import stats  # slow import: only when used
     from lutnas.measure.validate import measure_models

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lutnas.devices.base import Device
@@ -9,20 +10,17 @@ from lutnas.errors import InputError
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.profiler.records import OpRecord, breakdown_ms
-from lutnas.spaces.blocks import BlockKey
-from lutnas.spaces.vit import ViTSpec
+from lutnas.spaces.base import BlockKey, Spec
 
 
 def is_model_file(name: Any) -> bool:
     """A user's model: a ``.tflite`` file or a TensorFlow SavedModel folder (not a spec string)."""
-    from pathlib import Path
-
     if isinstance(name, Path):
         return True
     return isinstance(name, str) and (name.endswith(".tflite") or Path(name, "saved_model.pb").exists())
 
 
-def prepare_target(device: Device, target: BlockKey | ViTSpec | Any, batch: int = 1, attention: str = "timm", seed: int = 0):
+def prepare_target(device: Device, target: BlockKey | Spec | str | Path, batch: int = 1, attention: str = "timm", seed: int = 0):
     """Build the module for a block key or spec and let the device prepare it; a model file
     (``.tflite``, SavedModel folder) goes to the device's ``prepare_file``."""
     from lutnas.models import build_block, build_model, model_input  # torch: only when something is built
@@ -33,14 +31,14 @@ def prepare_target(device: Device, target: BlockKey | ViTSpec | Any, batch: int 
         return device.prepare_file(target)
     if isinstance(target, BlockKey):
         module, example = build_block(target, batch=batch, attention=attention, seed=seed)
-    elif isinstance(target, ViTSpec) or hasattr(target, "blocks"):
+    elif isinstance(target, Spec):
         module, example = build_model(target, attention=attention, seed=seed), model_input(target, batch, seed)
     else:
         raise InputError(f"cannot measure {target!r}: expected a block key or a spec")
     return device.prepare(module, example)
 
 
-def measure_target(device: Device, target: BlockKey | ViTSpec, protocol: Protocol, batch: int = 1,
+def measure_target(device: Device, target: BlockKey | Spec | str | Path, protocol: Protocol, batch: int = 1,
                    attention: str = "timm", ops: bool = False, op_runs: int = 10) -> tuple[Measurement, list[OpRecord]]:
     """``(Measurement, op records)`` of one block or model; op records empty unless ``ops``."""
     artifact = prepare_target(device, target, batch, attention)

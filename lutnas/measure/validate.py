@@ -27,9 +27,10 @@ from lutnas.measure.build import measure_row
 from lutnas.measure.sentinel import Sentinel
 from lutnas.measure.target import measure_target
 from lutnas.profiler.protocol import Protocol, get_protocol
+from lutnas.spaces.base import Spec
 
 
-def measure_models(device: Device, specs: Sequence[Any], protocol: Protocol, batch: int = 1,
+def measure_models(device: Device, specs: Sequence[Spec], protocol: Protocol, batch: int = 1,
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Median latency (ms) of each full model, measured on ``device``."""
     out = np.zeros(len(specs))
@@ -76,7 +77,7 @@ def _sentinel_for(lut: LUT, device: Device) -> Sentinel | None:
                     float(stored["baseline_ms"]))
 
 
-def validate(lut: LUT, device: Device, specs: Sequence[Any], protocol: Protocol, calibrate_specs: Sequence[Any] = (),
+def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol, calibrate_specs: Sequence[Spec] = (),
              batch: int = 1, progress: Callable[[int, int], None] | None = None, drift_rows: int = 5,
              seed: int = 0, repeats: int = 2) -> dict[str, Any]:
     """Measure ``calibrate_specs`` and ``specs`` (held out) ``repeats`` times each, interleaved with

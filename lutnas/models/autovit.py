@@ -1,6 +1,7 @@
 """Modules of seed 004's hybrid space (see :mod:`lutnas.spaces.autovit` for the architecture).
 
-Every block kind has a builder registered with :func:`register_builder`, and
+Every block kind has a builder registered with :func:`register_builder` (imported on first use
+through ``BlockKey.builders``), and
 :class:`AutoViT` is the full model: the same modules in the order of ``AutoViTSpec.blocks()``,
 so a model's parameters are exactly the analytic count and a LUT's blocks compose it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lutnas.models.registry import block_builder, register_builder, register_model
 from lutnas.models.vit import EncoderBlock
 from lutnas.spaces.autovit import AutoViTSpec, ConvStemKey, MBConvKey, MBPoolKey, MViTKey, TLayerKey
 
@@ -114,29 +116,15 @@ class AutoViT(nn.Sequential):
             else:
                 flush()
                 pending = None
-                mods.extend(build_key(key, attention) for _ in range(count))
+                mods.extend(block_builder(key)[0](key, attention) for _ in range(count))
         flush()
         super().__init__(*mods)
         self.spec = spec
 
 
-def build_key(key, attention: str = "timm") -> nn.Module:
-    if isinstance(key, ConvStemKey):
-        return ConvStem(key)
-    if isinstance(key, MBConvKey):
-        return MBConv(key)
-    if isinstance(key, MViTKey):
-        return MobileViTBlock(key)
-    if isinstance(key, TLayerKey):
-        return tlayer(key, attention)
-    if isinstance(key, MBPoolKey):
-        return MBPool(key)
-    raise TypeError(f"not a hybrid block key: {key!r}")
-
-
-def register(register_builder) -> None:
-    register_builder("conv_stem", build_key, lambda k, b: (b, 3, k.image, k.image))
-    register_builder("mbconv", build_key, lambda k, b: (b, k.cin, k.res, k.res))
-    register_builder("mvit", build_key, lambda k, b: (b, k.dim, k.res, k.res))
-    register_builder("tlayer", build_key, lambda k, b: (b * k.patch * k.patch, k.tokens, k.dim))
-    register_builder("mbpool", build_key, lambda k, b: (b, k.cin, k.res, k.res))
+register_builder("conv_stem", lambda k, a: ConvStem(k), lambda k, b: (b, 3, k.image, k.image))
+register_builder("mbconv", lambda k, a: MBConv(k), lambda k, b: (b, k.cin, k.res, k.res))
+register_builder("mvit", lambda k, a: MobileViTBlock(k), lambda k, b: (b, k.dim, k.res, k.res))
+register_builder("tlayer", tlayer, lambda k, b: (b * k.patch * k.patch, k.tokens, k.dim))
+register_builder("mbpool", lambda k, a: MBPool(k), lambda k, b: (b, k.cin, k.res, k.res))
+register_model("autovit", lambda spec, attention: AutoViT(spec, attention))

@@ -1,58 +1,42 @@
 """Builders: block key -> module with an example input; spec -> full model.
 
-Builders are registered by block kind in a registry that refuses duplicates, so a new space
-(seed 004's hybrid) adds its kinds without editing this file.
+Builders are registered per block kind and per spec family (:mod:`lutnas.models.registry`), so a
+new space (seed 004's hybrid, a plug-in's) adds its kinds without editing this file. Weights come
+from a local ``torch.Generator`` seeded by ``seed`` (:mod:`lutnas.models.init`); the global RNG is
+never reseeded.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 from torch import nn
 
 from lutnas.errors import InputError
-from lutnas.models import autovit as _autovit
-from lutnas.models.vit import ATTENTION_VARIANTS, EncoderBlock, Head, PatchEmbed, ViT
-from lutnas.spaces.blocks import BlockKey
-from lutnas.spaces.vit import ViTSpec
+from lutnas.models.init import seeded
+from lutnas.models.registry import block_builder, model_builder, register_builder, register_model
+from lutnas.models.vit import ATTENTION_VARIANTS
+from lutnas.spaces.base import BlockKey, Spec
 
-BlockBuilder = Callable[[BlockKey, str], nn.Module]
-InputShape = Callable[[BlockKey, int], tuple[int, ...]]
-
-_BUILDERS: dict[str, tuple[BlockBuilder, InputShape]] = {}
+__all__ = ["auto_copies", "build_block", "build_block_copies", "build_model", "example_input", "input_shape",
+           "model_input", "register_builder", "register_model"]
 
 
-def register_builder(kind: str, build: BlockBuilder, input_shape: InputShape) -> None:
-    """Register how to build a block kind and the shape of its input for a batch size."""
-    if kind in _BUILDERS:
-        raise ValueError(f"a builder for block kind {kind!r} is already registered")
-    _BUILDERS[kind] = (build, input_shape)
-
-
-register_builder("patch_embed", lambda k, a: PatchEmbed(k.image, k.patch, k.dim), lambda k, b: (b, 3, k.image, k.image))
-register_builder(
-    "encoder",
-    lambda k, a: EncoderBlock(k.dim, k.heads, k.head_dim, k.mlp_ratio, a),
-    lambda k, b: (b, k.tokens, k.dim),
-)
-register_builder("head", lambda k, a: Head(k.dim, k.classes), lambda k, b: (b, 1, k.dim))
-_autovit.register(register_builder)
-
-
-def _entry(key: BlockKey) -> tuple[BlockBuilder, InputShape]:
-    try:
-        return _BUILDERS[key.kind]
-    except KeyError:
-        raise InputError(f"no builder for block kind {key.kind!r}; known: {', '.join(sorted(_BUILDERS))}") from None
+def input_shape(key: BlockKey, batch: int = 1) -> tuple[int, ...]:
+    """The shape of the block's input for a batch size."""
+    if batch < 1:
+        raise InputError(f"batch size must be >= 1; got {batch}")
+    return tuple(block_builder(key)[1](key, batch))
 
 
 def example_input(key: BlockKey, batch: int = 1, seed: int = 0) -> torch.Tensor:
     """A deterministic random input of the block's shape (float32)."""
-    if batch < 1:
-        raise InputError(f"batch size must be >= 1; got {batch}")
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(_entry(key)[1](key, batch), generator=gen)
+    return torch.randn(input_shape(key, batch), generator=gen)
+
+
+def _check_attention(attention: str) -> None:
+    if attention not in ATTENTION_VARIANTS:
+        raise InputError(f"attention variant {attention!r} is not known; choose from {', '.join(ATTENTION_VARIANTS)}")
 
 
 def build_block(key: BlockKey, batch: int = 1, attention: str = "timm", seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
@@ -60,27 +44,32 @@ def build_block(key: BlockKey, batch: int = 1, attention: str = "timm", seed: in
 
     The head's example input holds one token: the head reads only the class token.
     """
-    if attention not in ATTENTION_VARIANTS:
-        raise InputError(f"attention variant {attention!r} is not known; choose from {', '.join(ATTENTION_VARIANTS)}")
-    torch.manual_seed(seed)
-    module = _entry(key)[0](key, attention).eval()
+    _check_attention(attention)
+    build = block_builder(key)[0]
+    module = seeded(lambda: build(key, attention), seed).eval()
     return module, example_input(key, batch, seed)
 
 
-def build_model(spec: ViTSpec, attention: str = "timm", seed: int = 0) -> nn.Module:
-    """The full model: patch_embed, ``d`` encoders, head — the same modules as the blocks
-    (an AutoViT spec gives its hybrid model)."""
-    torch.manual_seed(seed)
-    if isinstance(spec, _autovit.AutoViTSpec):
-        return _autovit.AutoViT(spec, attention).eval()
-    layers: list[nn.Module] = []
-    for key, count in spec.blocks():
-        layers.extend(_entry(key)[0](key, attention) for _ in range(count))
-    return ViT(*layers).eval()
+class Blocks(nn.Sequential):
+    """A full model as its blocks in execution order (the default for any spec family)."""
 
 
-def model_input(spec: ViTSpec, batch: int = 1, seed: int = 0) -> torch.Tensor:
-    """An image batch ``(batch, 3, I, I)`` for the full model."""
+def build_model(spec: Spec, attention: str = "timm", seed: int = 0) -> nn.Module:
+    """The full model of ``spec``: the family's registered model builder, else its blocks in
+    sequence — the same modules the table measures."""
+    _check_attention(attention)
+    custom = model_builder(spec)
+
+    def make() -> nn.Module:
+        if custom is not None:
+            return custom(spec, attention)
+        return Blocks(*(block_builder(key)[0](key, attention) for key, count in spec.blocks() for _ in range(count)))
+
+    return seeded(make, seed).eval()
+
+
+def model_input(spec: Spec, batch: int = 1, seed: int = 0) -> torch.Tensor:
+    """An input batch for the full model (the first block's input, e.g. ``(batch, 3, I, I)``)."""
     first = spec.blocks()[0][0]
     return example_input(first, batch, seed)
 
@@ -122,9 +111,7 @@ def auto_copies(key: BlockKey, target_bytes: int = 8 << 20, max_copies: int = 8)
     from L3/DRAM. ``target_bytes`` (8 MiB, several times a typical L2) of distinct weights per
     timed call restores that traffic; at least 2 copies, at most ``max_copies``.
     """
-    from lutnas.spaces.vit import block_params
-
-    per = 4 * block_params(key)
+    per = key.weight_bytes()
     return int(min(max_copies, max(2, -(-target_bytes // max(per, 1)))))
 
 

@@ -12,9 +12,11 @@ Results are cached per spec. Cost grows with the model: intended for small and m
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
+
+from lutnas.spaces.base import Spec
 
 
 class AsViTObjective:
@@ -22,7 +24,7 @@ class AsViTObjective:
         self.seed, self.batch, self.curve_points, self.threads = seed, batch, curve_points, threads
         self.cache: dict[str, tuple[float, float]] = {}
 
-    def components(self, specs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def components(self, specs: Sequence[Spec]) -> tuple[np.ndarray, np.ndarray]:
         """(L^E, κ_Θ) per spec."""
         le, kappa = [], []
         for s in specs:
@@ -33,23 +35,22 @@ class AsViTObjective:
             kappa.append(self.cache[key][1])
         return np.array(le), np.array(kappa)
 
-    def __call__(self, specs: Sequence[Any]) -> np.ndarray:
+    def __call__(self, specs: Sequence[Spec]) -> np.ndarray:
         le, kappa = self.components(specs)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(le) - np.log(kappa)
 
-    def _compute(self, spec: Any) -> tuple[float, float]:
+    def _compute(self, spec: Spec) -> tuple[float, float]:
         import torch
 
-        from lutnas.models import build_model
+        from lutnas.models import build_model, input_shape
 
         old = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
             model = build_model(spec, seed=self.seed).eval()
             gen = torch.Generator().manual_seed(self.seed)
-            image = getattr(spec, "I", None) or spec.image  # ViT or AutoViT
-            shape = (3, image, image)
+            shape = input_shape(spec.blocks()[0][0], 1)[1:]  # one image, e.g. (3, I, I)
             a, b = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
             t = torch.linspace(0, 2 * np.pi, self.curve_points + 1)[:-1]
             curve = torch.stack([torch.cos(x) * a + torch.sin(x) * b for x in t])

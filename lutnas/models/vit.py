@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from lutnas.errors import InputError
+from lutnas.models.registry import register_builder, register_model
+from lutnas.spaces.vit import ViTSpec
 
 ATTENTION_VARIANTS = ("timm", "sdpa")
 
@@ -81,6 +83,11 @@ class PatchEmbed(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
 
+    def init_weights(self, generator: torch.Generator) -> None:
+        """The class token and position embeddings (``proj`` is a plain conv); see models.init."""
+        self.cls_token.zero_()
+        self.pos_embed.copy_(torch.randn(self.pos_embed.shape, generator=generator) * 0.02)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.proj(x).flatten(2).transpose(1, 2)
         cls = self.cls_token.expand(x.shape[0], -1, -1)
@@ -101,3 +108,16 @@ class Head(nn.Module):
 
 class ViT(nn.Sequential):
     """A full model composed of the very block modules the LUT measures."""
+
+
+def _vit_model(spec: ViTSpec, attention: str) -> ViT:
+    from lutnas.models.registry import block_builder
+
+    return ViT(*(block_builder(key)[0](key, attention) for key, count in spec.blocks() for _ in range(count)))
+
+
+register_builder("patch_embed", lambda k, a: PatchEmbed(k.image, k.patch, k.dim), lambda k, b: (b, 3, k.image, k.image))
+register_builder("encoder", lambda k, a: EncoderBlock(k.dim, k.heads, k.head_dim, k.mlp_ratio, a),
+                 lambda k, b: (b, k.tokens, k.dim))
+register_builder("head", lambda k, a: Head(k.dim, k.classes), lambda k, b: (b, 1, k.dim))
+register_model("vit", _vit_model)

@@ -9,21 +9,22 @@ the same way) give identical results to the local executor with the same seed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from lutnas.raycluster import connect
+from lutnas.spaces.base import Spec
 
 
-def _score_chunk(objective: Callable[[Sequence[Any]], np.ndarray], specs: list[Any]) -> np.ndarray:
+def _score_chunk(objective: Callable[[Sequence[Spec]], np.ndarray], specs: list[Spec]) -> np.ndarray:
     return np.asarray(objective(specs), float)
 
 
 class RayObjective:
     """``objective`` evaluated by Ray tasks, ``workers`` chunks per batch (default: the cluster's CPUs)."""
 
-    def __init__(self, objective: Callable[[Sequence[Any]], np.ndarray], address: str | None = None,
+    def __init__(self, objective: Callable[[Sequence[Spec]], np.ndarray], address: str | None = None,
                  workers: int | None = None, num_cpus: int | None = None) -> None:
         self.ray = connect(address, num_cpus=num_cpus)
         self.objective = objective
@@ -33,7 +34,7 @@ class RayObjective:
         self.cache: dict[str, float] = {}
         self.tasks = 0
 
-    def __call__(self, specs: Sequence[Any]) -> np.ndarray:
+    def __call__(self, specs: Sequence[Spec]) -> np.ndarray:
         specs = list(specs)
         todo = [s for s in dict.fromkeys(specs) if s.canonical() not in self.cache]
         if todo:
@@ -46,8 +47,8 @@ class RayObjective:
         return np.array([self.cache[s.canonical()] for s in specs], float)
 
 
-def wrap_objective(objective: Callable[[Sequence[Any]], np.ndarray], executor: str, address: str | None = None,
-                   workers: int | None = None) -> Callable[[Sequence[Any]], np.ndarray]:
+def wrap_objective(objective: Callable[[Sequence[Spec]], np.ndarray], executor: str, address: str | None = None,
+                   workers: int | None = None) -> Callable[[Sequence[Spec]], np.ndarray]:
     """The objective for ``--executor local|ray`` (local returns it unchanged, importing nothing)."""
     if executor == "local":
         return objective

@@ -18,6 +18,7 @@ import numpy as np
 from lutnas.errors import InputError
 from lutnas.registry import Registry, load_target
 from lutnas.search.problem import gflops_cost, params_cost
+from lutnas.spaces.base import Spec
 
 Scorer = Callable[[Sequence[Any]], np.ndarray]
 
@@ -53,7 +54,7 @@ class TableObjective:
             raise InputError(f"objective table {path}: column {self.column!r} holds a non-number ({bad!r})") from None
         self.scores = dict(zip(df["spec"], values))
 
-    def __call__(self, specs: Sequence[Any]) -> np.ndarray:
+    def __call__(self, specs: Sequence[Spec]) -> np.ndarray:
         return np.array([self.scores.get(s.canonical(), np.nan) for s in specs], float)
 
 

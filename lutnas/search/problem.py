@@ -3,49 +3,51 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from lutnas.errors import InputError
-from lutnas.spaces.vit import macs_array, params_array, spec_arrays
+from lutnas.luts.table import LUT
+from lutnas.spaces.base import Columns, Space, Spec
 
-CostFn = Callable[[Sequence[Any]], np.ndarray]
+CostFn = Callable[[Sequence[Spec]], np.ndarray]
 
 
 class LatencyCost:
     """Latency in ms predicted by one LUT (calibrated when the table is). Vectorised."""
 
-    def __init__(self, lut: Any, batch: int = 1) -> None:
+    def __init__(self, lut: LUT, batch: int = 1) -> None:
         self.lut, self.batch = lut, batch
         self.name = f"latency_ms[{lut.device}]"
 
-    def __call__(self, specs: Sequence[Any]) -> np.ndarray:
+    def __call__(self, specs: Sequence[Spec]) -> np.ndarray:
         return self.lut.predict(specs, self.batch).calibrated_ms
 
-    def predicted_mask(self, specs: Sequence[Any]) -> np.ndarray:
+    def predicted_mask(self, specs: Sequence[Spec]) -> np.ndarray:
         return self.lut.predict(specs, self.batch).predicted
 
 
-def gflops_cost(specs: Sequence[Any]) -> np.ndarray:
-    """Multiply-adds / 1e9, vectorised (the analytic count of :mod:`lutnas.spaces.vit`)."""
-    if _other_space(specs):
-        return np.array([s.macs() for s in specs], float) / 1e9
-    return macs_array(spec_arrays(specs)) / 1e9
+def _analytic(specs: Sequence[Spec], columns: Callable[[type[Spec], Columns], np.ndarray],
+              one: Callable[[Spec], int]) -> np.ndarray:
+    """A cost of many specs: column-wise when they share a type declaring ``vectorised``, else per spec."""
+    specs = list(specs)
+    types = {type(s) for s in specs}
+    if len(types) == 1:
+        spec_type = types.pop()
+        if spec_type.vectorised:
+            return columns(spec_type, spec_type.columns(specs))
+    return np.array([one(s) for s in specs], float)
 
 
-def _other_space(specs: Sequence[Any]) -> bool:
-    """Specs of a space other than the ViT scaling space (costs summed per spec, not vectorised)."""
-    from lutnas.spaces.vit import ViTSpec
-
-    return isinstance(specs, (list, tuple)) and len(specs) > 0 and not isinstance(specs[0], ViTSpec)
+def gflops_cost(specs: Sequence[Spec]) -> np.ndarray:
+    """Multiply-adds / 1e9 (each space's analytic count)."""
+    return _analytic(specs, lambda t, cols: t.macs_columns(cols), lambda s: s.macs()) / 1e9
 
 
-def params_cost(specs: Sequence[Any]) -> np.ndarray:
-    """Parameters / 1e6, vectorised (the same count as ``ViTSpec.params``)."""
-    if _other_space(specs):
-        return np.array([s.params() for s in specs], float) / 1e6
-    return params_array(spec_arrays(specs)) / 1e6
+def params_cost(specs: Sequence[Spec]) -> np.ndarray:
+    """Parameters / 1e6 (the same count as ``Spec.params``)."""
+    return _analytic(specs, lambda t, cols: t.params_columns(cols), lambda s: s.params()) / 1e6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Constraint:
 class Evaluation:
     """Costs, feasibility and scores of a batch of specs (arrays of shape (n,))."""
 
-    specs: list[Any]
+    specs: list[Spec]
     costs: dict[str, np.ndarray]
     feasible: np.ndarray
     score: np.ndarray
@@ -83,7 +85,7 @@ class Problem:
 
     Parameters
     ----------
-    space : the search space (``ViTSpace``)
+    space : the search space
     costs : mapping name -> vectorised cost function (specs -> array)
     constraints : list of Constraint on those names
     objective : callable(specs) -> array of scores, higher is better
@@ -91,7 +93,7 @@ class Problem:
 
     objective_name: str | None = None  # the name the objective was chosen by (search histories record it)
 
-    def __init__(self, space: Any, costs: dict[str, CostFn], constraints: Sequence[Constraint], objective: Any) -> None:
+    def __init__(self, space: Space, costs: dict[str, CostFn], constraints: Sequence[Constraint], objective: CostFn) -> None:
         unknown = [c.cost for c in constraints if c.cost not in costs]
         if unknown:
             raise InputError(f"constraint on unknown cost(s) {', '.join(unknown)}; costs: {', '.join(costs)}")
@@ -101,12 +103,12 @@ class Problem:
     def latency_names(self) -> list[str]:
         return [n for n, f in self.costs.items() if isinstance(f, LatencyCost)]
 
-    def cost_of(self, specs: Sequence[Any], name: str | None = None) -> np.ndarray:
+    def cost_of(self, specs: Sequence[Spec], name: str | None = None) -> np.ndarray:
         """One cost (the first latency cost, else GFLOPs, when ``name`` is None)."""
         name = name or (self.latency_names[0] if self.latency_names else "gflops")
         return self.costs[name](specs)
 
-    def evaluate_costs(self, specs: Sequence[Any]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def evaluate_costs(self, specs: Sequence[Spec]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         costs = {n: np.asarray(f(specs), float) for n, f in self.costs.items()}
         feasible = np.ones(len(specs), bool)
         for c in self.constraints:
@@ -116,7 +118,7 @@ class Problem:
             predicted |= self.costs[n].predicted_mask(specs)
         return costs, feasible, predicted
 
-    def evaluate(self, specs: Sequence[Any]) -> Evaluation:
+    def evaluate(self, specs: Sequence[Spec]) -> Evaluation:
         specs = list(specs)
         costs, feasible, predicted = self.evaluate_costs(specs)
         score = np.asarray(self.objective(specs), float) if specs else np.zeros(0)

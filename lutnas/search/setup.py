@@ -6,8 +6,10 @@ import math
 from typing import Any, Sequence
 
 from lutnas.errors import InputError
+from lutnas.luts.table import LUT
 from lutnas.search.objectives import get_objective
 from lutnas.search.problem import Constraint, LatencyCost, Problem, gflops_cost, params_cost
+from lutnas.spaces.base import Space
 
 
 def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict[str, float]:
@@ -32,7 +34,7 @@ def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict
     return out
 
 
-def build_problem(space: Any, luts: Sequence[Any], latency: Sequence[str] = (), params_m: float | None = None,
+def build_problem(space: Space, luts: Sequence[LUT], latency: Sequence[str] = (), params_m: float | None = None,
                   gflops: float | None = None, window: float | None = None, objective: str = "flops",
                   seed: int = 0, batch: int = 1) -> Problem:
     _check_budget("--params-m", params_m)

@@ -32,10 +32,11 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lutnas.categories import MLP, MSA_MATMUL, OTHERS
+from lutnas.categories import MLP, OTHERS
 from lutnas.errors import InputError
-from lutnas.spaces.blocks import BlockKey, block_kind
-from lutnas.spaces.vit import BlockSumCosts
+from lutnas.spaces.base import GRID, MODULE_TABLE, REMOVAL, SCALE_UP, BlockKey, Space, Spec
+from lutnas.spaces.blocks import block_kind
+from lutnas.spaces.vit import EncoderKey
 
 PATCH = 2
 HEAD_DIM = 32
@@ -49,6 +50,7 @@ STRIDES = (1, 2, 2)
 class ConvStemKey(BlockKey):
     """Conv 3×3 stride 2, BN, SiLU. ``(B, 3, image, image) -> (B, cout, image/2, image/2)``."""
 
+    builders: ClassVar[str] = "lutnas.models.autovit"
     kind: ClassVar[str] = "conv_stem"
     image: int
     cout: int
@@ -69,6 +71,7 @@ class MBConvKey(BlockKey):
     """Inverted residual (MobileNetV2): [1×1 expand,] depthwise 3×3 (stride), 1×1 project, BN/SiLU;
     residual when stride 1 and cin == cout. Input ``(B, cin, res, res)``."""
 
+    builders: ClassVar[str] = "lutnas.models.autovit"
     kind: ClassVar[str] = "mbconv"
     res: int
     cin: int
@@ -99,6 +102,7 @@ class MViTKey(BlockKey):
     ``patch``×``patch`` patches, fold, 1×1, concat with the input, 1×1 fuse.
     ``(B, dim, res, res) -> (B, dim, res, res)``."""
 
+    builders: ClassVar[str] = "lutnas.models.autovit"
     kind: ClassVar[str] = "mvit"
     res: int
     dim: int
@@ -122,6 +126,7 @@ class TLayerKey(BlockKey):
     """One pre-norm transformer layer applied to each of the ``patch²`` pixel positions across
     the ``(res/patch)²`` patches: input ``(B·patch², (res/patch)², dim)``."""
 
+    builders: ClassVar[str] = "lutnas.models.autovit"
     kind: ClassVar[str] = "tlayer"
     res: int
     patch: int
@@ -134,16 +139,15 @@ class TLayerKey(BlockKey):
     def tokens(self) -> int:
         return (self.res // self.patch) ** 2
 
+    def layer(self) -> EncoderKey:
+        """The same layer as a ViT encoder over one pixel position's ``tokens``."""
+        return EncoderKey(self.tokens, self.dim, self.heads, self.head_dim, self.mlp_ratio)
+
     def macs_by_category(self) -> dict[str, int]:
-        p, n, dim, inner = self.patch ** 2, self.tokens, self.dim, self.heads * self.head_dim
-        hidden = int(round(self.mlp_ratio * dim))
-        linear = n * dim * 3 * inner + n * inner * dim + 2 * n * dim * hidden
-        return {MLP: p * linear, MSA_MATMUL: p * 2 * self.heads * n * n * self.head_dim}
+        return {cat: self.patch ** 2 * macs for cat, macs in self.layer().macs_by_category().items()}
 
     def params(self) -> int:
-        dim, inner = self.dim, self.heads * self.head_dim
-        hidden = int(round(self.mlp_ratio * dim))
-        return 4 * dim + dim * 3 * inner + 3 * inner + inner * dim + dim + dim * hidden + hidden + hidden * dim + dim
+        return self.layer().params()
 
     def activations(self) -> float:
         return float(self.patch ** 2 * self.tokens * self.dim)
@@ -158,6 +162,7 @@ class MBPoolKey(BlockKey):
     """1×1 conv to ``expand``·cin, BN, SiLU, global average pool, Linear to ``classes``.
     ``(B, cin, res, res) -> (B, classes)``."""
 
+    builders: ClassVar[str] = "lutnas.models.autovit"
     kind: ClassVar[str] = "mbpool"
     res: int
     cin: int
@@ -178,9 +183,12 @@ class MBPoolKey(BlockKey):
 
 # -- specs -----------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class AutoViTSpec(BlockSumCosts):
+class AutoViTSpec(Spec):
     """One hybrid architecture. Stage tuples: MBConv widths/depths (3 each), transformer
     widths/depths/heads/MLP ratios (3 or 4 each)."""
+
+    family: ClassVar[str] = "autovit"
+    builders: ClassVar[str] = "lutnas.models.autovit"
 
     stem: int
     mb_widths: tuple[int, ...]
@@ -338,7 +346,7 @@ SEED004_MODULES = {"conv": (16, 24), "mbconv": (16, 24, 32, 48), "transformer": 
                    "heads": (2, 3, 4, 5), "ratios": (1.5, 2.0)}
 
 
-class AutoViTSpace:
+class AutoViTSpace(Space):
     """One of seed 004's supernets as a search space (same interface as :class:`ViTSpace`).
 
     ``values`` maps the flat factor names (``c, w1..w3, n1..n3, s, t1..t4, d1..d4, h1..h4,
@@ -347,6 +355,7 @@ class AutoViTSpace:
     """
 
     spec_type = AutoViTSpec
+    capabilities: ClassVar[frozenset[str]] = frozenset({GRID, SCALE_UP, MODULE_TABLE, REMOVAL})
     #: factors mutated with seed 004's depth probability Pd (the rest with Pm)
     depth_factors = ("s", "n1", "n2", "n3", "d1", "d2", "d3", "d4")
 
@@ -377,6 +386,10 @@ class AutoViTSpace:
                     raise InputError(f"space {name!r}: factor {f!r} has no candidate values")
                 base[f] = vals
         self.values = {f: tuple(sorted(v)) for f, v in base.items()}
+
+    @classmethod
+    def parse_spec(cls, text: str) -> AutoViTSpec:
+        return AutoViTSpec.parse(text)
 
     def __repr__(self) -> str:
         return f"AutoViTSpace({self.name!r}, supernet={self.supernet!r}, ~{self.size:.3g} specs before the params range)"
@@ -423,7 +436,7 @@ class AutoViTSpace:
         lo, hi = self.params_range
         return lo * 1e6 <= spec.params() <= hi * 1e6
 
-    def contains(self, spec: Any) -> bool:
+    def contains(self, spec: Spec) -> bool:
         if not isinstance(spec, AutoViTSpec):
             return False
         f = spec.factors()
@@ -456,11 +469,9 @@ class AutoViTSpace:
                     out[spec] = None
         return list(out)
 
-    sample_continuous = sample
-
     def grid(self) -> list[AutoViTSpec]:
         """Every valid spec in the params range (refused above ``ENUMERATION_LIMIT`` specs: sample instead)."""
-        from lutnas.spaces.space import enumerable
+        from lutnas.spaces.registry import enumerable
 
         if not enumerable(self):
             raise InputError(f"space {self.name!r} has {self.size:,} specs before its params range: too many to enumerate; "
@@ -647,6 +658,7 @@ class AutoViTSpace:
         return a
 
 
-def register_autovit_spaces(register: Any) -> None:
-    for sn, desc in (("xxs", "1.0–1.8 M params"), ("xs", "1.6–2.6 M params"), ("s", "4.0–7.2 M params")):
-        register(AutoViTSpace(f"autovit-{sn}", sn, description=f"seed 004's hybrid supernet {sn.upper()} ({desc}), 256×256"))
+def autovit_spaces() -> list[AutoViTSpace]:
+    """The three supernets of seed 004 as spaces."""
+    return [AutoViTSpace(f"autovit-{sn}", sn, description=f"seed 004's hybrid supernet {sn.upper()} ({desc}), 256×256")
+            for sn, desc in (("xxs", "1.0–1.8 M params"), ("xs", "1.6–2.6 M params"), ("s", "4.0–7.2 M params"))]

@@ -1,72 +1,22 @@
-"""Block keys: frozen, hashable, ordered descriptions of one measurable unit.
+"""Block-key kinds: the registry every space's kinds join, and parsing of canonical strings.
 
 A block key names what is measured, not how: ``encoder(tokens=197,dim=192,heads=3,head_dim=64,
 mlp_ratio=4)`` is one transformer encoder layer over 197 tokens. Every key has one canonical
-string, and :func:`parse_block_key` turns that string back into the key.
-
-New kinds (a hybrid space's conv or MBConv modules) register with :func:`block_kind`.
+string, and :func:`parse_block_key` turns it back into the key of whichever registered kind
+(built-in or a plug-in space's) it names.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from lutnas.errors import InputError
+from lutnas.spaces.base import BlockKey, fmt_number
 
 _KINDS: dict[str, type[BlockKey]] = {}
-
-
-def _fmt(value: Any) -> str:
-    """Compact number format: 4 not 4.0, 1.5 stays 1.5."""
-    if isinstance(value, float):
-        if value.is_integer():
-            return str(int(value))
-        return format(value, "g")
-    return str(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockKey:
-    """Base of every block key. Subclasses are frozen dataclasses with a ``kind`` name."""
-
-    kind: ClassVar[str] = ""
-
-    def fields(self) -> dict[str, Any]:
-        """Key fields in declaration order (the columns a LUT row stores)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def canonical(self) -> str:
-        """One canonical string, e.g. ``head(dim=192,classes=1000)``."""
-        inner = ",".join(f"{k}={_fmt(v)}" for k, v in self.fields().items())
-        return f"{self.kind}({inner})"
-
-    def __str__(self) -> str:
-        return self.canonical()
-
-    def _order(self) -> tuple:
-        return (self.kind, tuple(float(v) for v in self.fields().values()))
-
-    def __lt__(self, other: BlockKey) -> bool:
-        if not isinstance(other, BlockKey):
-            return NotImplemented
-        return self._order() < other._order()
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InputError(f"{self.kind} field {f.name!r} must be a number; got {value!r}")
-            if not math.isfinite(value) or value <= 0:
-                raise InputError(f"{self.kind} field {f.name!r} must be positive; got {value!r}")
-            if f.type in ("int", int) and not float(value).is_integer():
-                raise InputError(f"{self.kind} field {f.name!r} must be an integer; got {value!r}")
-            if f.type in ("int", int):
-                object.__setattr__(self, f.name, int(value))
-            elif f.type in ("float", float):
-                object.__setattr__(self, f.name, float(value))
+_fmt = fmt_number
 
 
 def block_kind(cls: type[BlockKey]) -> type[BlockKey]:
@@ -80,55 +30,19 @@ def block_kind(cls: type[BlockKey]) -> type[BlockKey]:
 
 
 def block_kinds() -> dict[str, type[BlockKey]]:
-    """All registered kinds, name -> key class."""
+    """All registered kinds, name -> key class (plug-in spaces loaded first)."""
+    from lutnas.spaces.registry import load_plugins
+
+    load_plugins()
     return dict(_KINDS)
 
 
-@block_kind
-@dataclasses.dataclass(frozen=True)
-class PatchEmbedKey(BlockKey):
-    """Patch embedding: conv ``patch``x``patch`` stride ``patch`` from 3 channels to ``dim``,
-    flatten, prepend the class token, add position embeddings.
-
-    Input ``(B, 3, image, image)``; output ``(B, (image/patch)**2 + 1, dim)``.
-    """
-
-    kind: ClassVar[str] = "patch_embed"
-    image: int
-    patch: int
-    dim: int
-
-
-@block_kind
-@dataclasses.dataclass(frozen=True)
-class EncoderKey(BlockKey):
-    """One pre-norm transformer encoder layer (LN, MSA, residual, LN, MLP, residual).
-
-    Input and output ``(B, tokens, dim)``; attention width ``heads * head_dim``; MLP hidden
-    ``round(mlp_ratio * dim)``.
-    """
-
-    kind: ClassVar[str] = "encoder"
-    tokens: int
-    dim: int
-    heads: int
-    head_dim: int
-    mlp_ratio: float
-
-
-@block_kind
-@dataclasses.dataclass(frozen=True)
-class HeadKey(BlockKey):
-    """Classifier head: take the class token, LayerNorm, Linear to ``classes``.
-
-    LayerNorm acts per token, so normalising only the class token equals timm's
-    norm-then-pool and makes the head independent of the token count.
-    Input ``(B, tokens, dim)``; output ``(B, classes)``.
-    """
-
-    kind: ClassVar[str] = "head"
-    dim: int
-    classes: int
+def kind_class(kind: str) -> type[BlockKey]:
+    """The key class of ``kind``; one :class:`InputError` listing the known kinds otherwise."""
+    kinds = block_kinds()
+    if kind not in kinds:
+        raise InputError(f"block kind {kind!r} is not known; known: {', '.join(sorted(kinds))}")
+    return kinds[kind]
 
 
 _KEY_RE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*\((.*)\)\s*$")
@@ -144,9 +58,7 @@ def parse_block_key(text: str) -> BlockKey:
     if not m:
         raise InputError(f"block key {text!r} is not of the form kind(name=value,...)")
     kind, inner = m.group(1), m.group(2)
-    cls = _KINDS.get(kind)
-    if cls is None:
-        raise InputError(f"block kind {kind!r} is not known; known: {', '.join(sorted(_KINDS))}")
+    cls = kind_class(kind)
     values: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in inner.split(","))):
         if "=" not in part:
@@ -160,3 +72,12 @@ def parse_block_key(text: str) -> BlockKey:
     if set(values) != set(expected):
         raise InputError(f"block key {text!r}: {kind} needs fields {', '.join(expected)}; got {', '.join(values) or 'none'}")
     return cls(**values)
+
+
+def key_from_fields(kind: str, fields: dict[str, Any]) -> BlockKey:
+    """The key of ``kind`` from a mapping holding (at least) its fields, e.g. a LUT row."""
+    cls = kind_class(kind)
+    return cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls)})
+
+
+__all__ = ["BlockKey", "block_kind", "block_kinds", "key_from_fields", "kind_class", "parse_block_key"]

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import numpy as np
 
 from lutnas.errors import InputError
-
-if TYPE_CHECKING:
-    from lutnas.spaces.space import ViTSpace as Space
+from lutnas.spaces.base import Space, Spec
 
 
-def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Any]:
+class Provenance(Protocol):
+    """Anything that knows the space it was made for (a LUT)."""
+
+    def space(self) -> Space | None: ...
+
+
+def sample_specs(space: Space, how: str, n: int | None = None, seed: int = 0, path: str | None = None) -> list[Spec]:
     """The specs a build or validation covers: ``grid``, ``sample`` (n, seed) or a file of specs."""
-    from lutnas.spaces.vit import parse_spec
+    from lutnas.spaces.registry import parse_spec
 
     if how == "grid":
         return space.grid()
@@ -34,10 +38,12 @@ def sample_specs(space: Any, how: str, n: int | None = None, seed: int = 0, path
     raise InputError(f"unknown spec selection {how!r}")
 
 
-def resolve_space(space: str | None, values: tuple[str, ...] = (), values_file: str | None = None, table: Any = None) -> Space:
+def resolve_space(space: str | None, values: tuple[str, ...] = (), values_file: str | None = None,
+                  table: Provenance | None = None) -> Space:
     """The named space, else the table's own (``table.space()``), else ``vit-scaling``; narrowed by
     ``values`` (``NAME=V1,V2`` strings) and a TOML ``values_file``."""
-    from lutnas.spaces.space import get_space, load_values_toml, parse_values
+    from lutnas.spaces.registry import get_space
+    from lutnas.spaces.values import load_values_toml, parse_values
 
     narrowed = load_values_toml(values_file) if values_file else {}
     narrowed.update(parse_values(values))

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
 
 from lutnas.categories import MLP, MSA_MATMUL, OTHERS
 from lutnas.errors import InputError
-from lutnas.spaces.blocks import BlockKey, EncoderKey, HeadKey, PatchEmbedKey, _fmt
+from lutnas.spaces.base import BlockKey, Columns, Spec, fmt_number
+from lutnas.spaces.blocks import block_kind
 
 FACTORS: tuple[str, ...] = ("d", "h", "e", "r", "I", "p")
 _FACTOR_DOC = {
@@ -30,40 +33,141 @@ _FACTOR_DOC = {
 }
 
 
-class BlockSumCosts:
-    """Analytic costs of a spec as the sum of its blocks' (``blocks()`` -> ``(key, count)``)."""
+@block_kind
+@dataclasses.dataclass(frozen=True)
+class PatchEmbedKey(BlockKey):
+    """Patch embedding: conv ``patch``x``patch`` stride ``patch`` from 3 channels to ``dim``,
+    flatten, prepend the class token, add position embeddings.
 
-    def blocks(self) -> list[tuple[BlockKey, int]]:
-        raise NotImplementedError
+    Input ``(B, 3, image, image)``; output ``(B, (image/patch)**2 + 1, dim)``.
+    """
 
-    def macs_by_category(self) -> dict[str, int]:
-        """Multiply-adds per operator category for batch 1 (see module docstring)."""
-        totals = {MLP: 0, MSA_MATMUL: 0, OTHERS: 0}
-        for key, count in self.blocks():
-            for cat, macs in block_macs_by_category(key).items():
-                totals[cat] = totals.get(cat, 0) + macs * count
-        return totals
-
-    def macs(self) -> int:
-        """Total multiply-adds for batch 1."""
-        return sum(self.macs_by_category().values())
+    kind: ClassVar[str] = "patch_embed"
+    builders: ClassVar[str] = "lutnas.models.vit"
+    image: int
+    patch: int
+    dim: int
 
     @property
-    def gflops(self) -> float:
-        """GFLOPs as the papers count them (multiply-add once); DeiT-Tiny ≈ 1.25."""
-        return self.macs() / 1e9
+    def tokens(self) -> int:
+        return (self.image // self.patch) ** 2 + 1
+
+    def macs_by_category(self) -> dict[str, int]:
+        return {OTHERS: (self.image // self.patch) ** 2 * 3 * self.patch * self.patch * self.dim}
 
     def params(self) -> int:
-        """Trainable parameters, exactly those of :func:`lutnas.models.build_model`."""
-        return sum(block_params(key) * count for key, count in self.blocks())
+        patches = (self.image // self.patch) ** 2
+        return 3 * self.patch * self.patch * self.dim + self.dim + self.dim + (patches + 1) * self.dim
+
+    def activations(self) -> float:
+        return float(self.tokens * self.dim)
+
+    def input_elements(self) -> float:
+        return float(3 * self.image ** 2)
+
+    @classmethod
+    def macs_array(cls, f: Mapping[str, np.ndarray]) -> np.ndarray:
+        return (f["image"] // f["patch"]) ** 2 * 3 * f["patch"] ** 2 * f["dim"]
+
+    @classmethod
+    def params_array(cls, f: Mapping[str, np.ndarray]) -> np.ndarray:
+        patches = (f["image"] // f["patch"]) ** 2
+        return 3 * f["patch"] ** 2 * f["dim"] + 2 * f["dim"] + (patches + 1) * f["dim"]
+
+
+@block_kind
+@dataclasses.dataclass(frozen=True)
+class EncoderKey(BlockKey):
+    """One pre-norm transformer encoder layer (LN, MSA, residual, LN, MLP, residual).
+
+    Input and output ``(B, tokens, dim)``; attention width ``heads * head_dim``; MLP hidden
+    ``round(mlp_ratio * dim)``.
+    """
+
+    kind: ClassVar[str] = "encoder"
+    builders: ClassVar[str] = "lutnas.models.vit"
+    tokens: int
+    dim: int
+    heads: int
+    head_dim: int
+    mlp_ratio: float
+
+    def macs_by_category(self) -> dict[str, int]:
+        n, dim, inner = self.tokens, self.dim, self.heads * self.head_dim
+        hidden = int(round(self.mlp_ratio * dim))
+        linear = n * dim * 3 * inner + n * inner * dim + 2 * n * dim * hidden
+        return {MLP: linear, MSA_MATMUL: 2 * self.heads * n * n * self.head_dim}
+
+    def params(self) -> int:
+        dim, inner = self.dim, self.heads * self.head_dim
+        hidden = int(round(self.mlp_ratio * dim))
+        ln = 2 * dim
+        attn = dim * 3 * inner + 3 * inner + inner * dim + dim
+        mlp = dim * hidden + hidden + hidden * dim + dim
+        return 2 * ln + attn + mlp
+
+    def activations(self) -> float:
+        return float(self.tokens * self.dim)
+
+    def attention_elements(self) -> float:
+        return float(self.heads * self.tokens * self.tokens)
+
+    @classmethod
+    def macs_array(cls, f: Mapping[str, np.ndarray]) -> np.ndarray:
+        n, dim, inner = f["tokens"], f["dim"], f["heads"] * f["head_dim"]
+        hidden = np.rint(f["mlp_ratio"] * dim)
+        return n * dim * 3 * inner + n * inner * dim + 2 * n * dim * hidden + 2 * f["heads"] * n * n * f["head_dim"]
+
+    @classmethod
+    def params_array(cls, f: Mapping[str, np.ndarray]) -> np.ndarray:
+        dim, inner = f["dim"], f["heads"] * f["head_dim"]
+        hidden = np.rint(f["mlp_ratio"] * dim)
+        return 4 * dim + (dim * 3 * inner + 3 * inner + inner * dim + dim) + (dim * hidden + hidden + hidden * dim + dim)
+
+
+@block_kind
+@dataclasses.dataclass(frozen=True)
+class HeadKey(BlockKey):
+    """Classifier head: take the class token, LayerNorm, Linear to ``classes``.
+
+    LayerNorm acts per token, so normalising only the class token equals timm's
+    norm-then-pool and makes the head independent of the token count.
+    Input ``(B, tokens, dim)``; output ``(B, classes)``.
+    """
+
+    kind: ClassVar[str] = "head"
+    builders: ClassVar[str] = "lutnas.models.vit"
+    dim: int
+    classes: int
+
+    def macs_by_category(self) -> dict[str, int]:
+        return {MLP: self.dim * self.classes}
+
+    def params(self) -> int:
+        return 2 * self.dim + self.dim * self.classes + self.classes
+
+    def activations(self) -> float:
+        return float(self.dim)
+
+    @classmethod
+    def macs_array(cls, f: Mapping[str, np.ndarray]) -> np.ndarray:
+        return f["dim"] * f["classes"]
+
+    @classmethod
+    def params_array(cls, f: Mapping[str, np.ndarray]) -> np.ndarray:
+        return 2 * f["dim"] + f["dim"] * f["classes"] + f["classes"]
 
 
 @dataclasses.dataclass(frozen=True)
-class ViTSpec(BlockSumCosts):
+class ViTSpec(Spec):
     """A vanilla ViT: ``d`` layers, ``h`` heads of dim ``e``, MLP ratio ``r``, image ``I``, patch ``p``.
 
     Raises :class:`InputError` naming the field when a value is invalid.
     """
+
+    family: ClassVar[str] = "vit"
+    builders: ClassVar[str] = "lutnas.models.vit"
+    vectorised: ClassVar[bool] = True
 
     d: int
     h: int
@@ -104,9 +208,12 @@ class ViTSpec(BlockSumCosts):
         """MLP hidden width ``round(r*dim)``."""
         return int(round(self.r * self.dim))
 
+    def shape(self) -> dict[str, Any]:
+        return {"dim": self.dim, "tokens": self.tokens}
+
     def canonical(self) -> str:
         """``d=12,h=3,e=64,r=4,I=224,p=16`` (``classes`` added only when not 1000)."""
-        text = ",".join(f"{k}={_fmt(getattr(self, k))}" for k in FACTORS)
+        text = ",".join(f"{k}={fmt_number(getattr(self, k))}" for k in FACTORS)
         return text if self.classes == 1000 else f"{text},classes={self.classes}"
 
     def __str__(self) -> str:
@@ -114,9 +221,6 @@ class ViTSpec(BlockSumCosts):
 
     def factors(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in FACTORS}
-
-    def replace(self, **changes: Any) -> ViTSpec:
-        return dataclasses.replace(self, **changes)
 
     # -- decomposition -------------------------------------------------------------------------
     def blocks(self) -> list[tuple[BlockKey, int]]:
@@ -127,116 +231,68 @@ class ViTSpec(BlockSumCosts):
             (HeadKey(dim=self.dim, classes=self.classes), 1),
         ]
 
+    # -- vectorised view -----------------------------------------------------------------------
+    @classmethod
+    def columns(cls, specs: Sequence[Spec] | Mapping[str, Any]) -> Columns:
+        """Factor columns ``d, h, e, r, I, p, classes`` of many specs as numpy arrays.
 
+        ``specs``: a sequence of :class:`ViTSpec`, or a mapping/DataFrame with those columns.
+        """
+        if hasattr(specs, "keys") and not isinstance(specs, ViTSpec):
+            cols = {k: np.asarray(specs[k]) for k in FACTORS}
+            n = len(cols["d"])
+            cols["classes"] = np.asarray(specs["classes"]) if "classes" in specs.keys() else np.full(n, 1000)
+        else:
+            specs = list(specs)
+            cols = {k: np.fromiter((getattr(s, k) for s in specs), dtype=np.float64 if k == "r" else np.int64, count=len(specs))
+                    for k in (*FACTORS, "classes")}
+        for k in (*FACTORS, "classes"):
+            cols[k] = cols[k].astype(np.float64 if k == "r" else np.int64)
+        return cols
+
+    @classmethod
+    def block_columns(cls, cols: Columns) -> list[tuple[type[BlockKey], Columns, np.ndarray]]:
+        """Vectorised :meth:`blocks`."""
+        dim = cols["h"] * cols["e"]
+        tokens = (cols["I"] // cols["p"]) ** 2 + 1
+        one = np.ones_like(dim)
+        return [
+            (PatchEmbedKey, {"image": cols["I"], "patch": cols["p"], "dim": dim}, one),
+            (EncoderKey, {"tokens": tokens, "dim": dim, "heads": cols["h"], "head_dim": cols["e"], "mlp_ratio": cols["r"]},
+             cols["d"]),
+            (HeadKey, {"dim": dim, "classes": cols["classes"]}, one),
+        ]
+
+
+# -- function forms kept for callers of the first releases ----------------------------------------
 def block_macs_by_category(key: BlockKey) -> dict[str, int]:
-    """Multiply-adds of one block for batch 1, split into categories."""
-    if hasattr(key, "macs_by_category"):  # kinds of other spaces carry their own cost model
-        return key.macs_by_category()
-    if isinstance(key, PatchEmbedKey):
-        patches = (key.image // key.patch) ** 2
-        return {OTHERS: patches * 3 * key.patch * key.patch * key.dim}
-    if isinstance(key, EncoderKey):
-        n, dim, inner = key.tokens, key.dim, key.heads * key.head_dim
-        hidden = int(round(key.mlp_ratio * dim))
-        linear = n * dim * 3 * inner + n * inner * dim + 2 * n * dim * hidden
-        return {MLP: linear, MSA_MATMUL: 2 * key.heads * n * n * key.head_dim}
-    if isinstance(key, HeadKey):
-        return {MLP: key.dim * key.classes}
-    raise InputError(f"no analytic cost for block kind {key.kind!r}")
+    """Multiply-adds of one block for batch 1, split into categories (``key.macs_by_category()``)."""
+    return key.macs_by_category()
 
 
 def block_params(key: BlockKey) -> int:
-    """Trainable parameters of one block (weights, biases, LayerNorm, class token, positions)."""
-    if hasattr(key, "params"):
-        return key.params()
-    if isinstance(key, PatchEmbedKey):
-        patches = (key.image // key.patch) ** 2
-        return 3 * key.patch * key.patch * key.dim + key.dim + key.dim + (patches + 1) * key.dim
-    if isinstance(key, EncoderKey):
-        dim, inner = key.dim, key.heads * key.head_dim
-        hidden = int(round(key.mlp_ratio * dim))
-        ln = 2 * dim
-        attn = dim * 3 * inner + 3 * inner + inner * dim + dim
-        mlp = dim * hidden + hidden + hidden * dim + dim
-        return 2 * ln + attn + mlp
-    if isinstance(key, HeadKey):
-        return 2 * key.dim + key.dim * key.classes + key.classes
-    raise InputError(f"no parameter count for block kind {key.kind!r}")
+    """Trainable parameters of one block (``key.params()``)."""
+    return key.params()
 
 
-def spec_arrays(specs: Any) -> dict[str, Any]:
-    """Factor columns of many specs as numpy arrays (``d, h, e, r, I, p, classes``).
-
-    ``specs``: a sequence of :class:`ViTSpec`, or a mapping/DataFrame with those columns.
-    """
-    import numpy as np
-
-    if hasattr(specs, "keys") and not isinstance(specs, ViTSpec):
-        cols = {k: np.asarray(specs[k]) for k in FACTORS}
-        n = len(cols["d"])
-        cols["classes"] = np.asarray(specs["classes"]) if "classes" in specs.keys() else np.full(n, 1000)
-    else:
-        specs = list(specs)
-        cols = {k: np.fromiter((getattr(s, k) for s in specs), dtype=np.float64 if k == "r" else np.int64, count=len(specs))
-                for k in (*FACTORS, "classes")}
-    for k in (*FACTORS, "classes"):
-        cols[k] = cols[k].astype(np.float64 if k == "r" else np.int64)
-    return cols
+def spec_arrays(specs: Sequence[ViTSpec] | Mapping[str, Any]) -> Columns:
+    """Factor columns of many ViT specs (:meth:`ViTSpec.columns`)."""
+    return ViTSpec.columns(specs)
 
 
-def block_arrays(cols: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+def block_arrays(cols: Columns) -> list[tuple[str, Columns, np.ndarray]]:
     """Vectorised :meth:`ViTSpec.blocks`: ``[(kind, {field: array}, count array), ...]``."""
-    import numpy as np
-
-    dim = cols["h"] * cols["e"]
-    tokens = (cols["I"] // cols["p"]) ** 2 + 1
-    one = np.ones_like(dim)
-    return [
-        ("patch_embed", {"image": cols["I"], "patch": cols["p"], "dim": dim}, one),
-        ("encoder", {"tokens": tokens, "dim": dim, "heads": cols["h"], "head_dim": cols["e"], "mlp_ratio": cols["r"]}, cols["d"]),
-        ("head", {"dim": dim, "classes": cols["classes"]}, one),
-    ]
+    return [(kind.kind, f, counts) for kind, f, counts in ViTSpec.block_columns(cols)]
 
 
-def block_macs_array(kind: str, f: dict[str, Any]) -> Any:
-    """Vectorised twin of :func:`block_macs_by_category` (total over categories), arrays of fields."""
-    import numpy as np
-
-    if kind == "patch_embed":
-        return (f["image"] // f["patch"]) ** 2 * 3 * f["patch"] ** 2 * f["dim"]
-    if kind == "encoder":
-        n, dim, inner = f["tokens"], f["dim"], f["heads"] * f["head_dim"]
-        hidden = np.rint(f["mlp_ratio"] * dim)
-        return n * dim * 3 * inner + n * inner * dim + 2 * n * dim * hidden + 2 * f["heads"] * n * n * f["head_dim"]
-    if kind == "head":
-        return f["dim"] * f["classes"]
-    raise InputError(f"no analytic cost for block kind {kind!r}")
-
-
-def block_params_array(kind: str, f: dict[str, Any]) -> Any:
-    """Vectorised twin of :func:`block_params`, arrays of fields."""
-    import numpy as np
-
-    if kind == "patch_embed":
-        patches = (f["image"] // f["patch"]) ** 2
-        return 3 * f["patch"] ** 2 * f["dim"] + 2 * f["dim"] + (patches + 1) * f["dim"]
-    if kind == "encoder":
-        dim, inner = f["dim"], f["heads"] * f["head_dim"]
-        hidden = np.rint(f["mlp_ratio"] * dim)
-        return 4 * dim + (dim * 3 * inner + 3 * inner + inner * dim + dim) + (dim * hidden + hidden + hidden * dim + dim)
-    if kind == "head":
-        return 2 * f["dim"] + f["dim"] * f["classes"] + f["classes"]
-    raise InputError(f"no parameter count for block kind {kind!r}")
-
-
-def macs_array(cols: dict[str, Any]) -> Any:
+def macs_array(cols: Columns) -> np.ndarray:
     """Multiply-adds of many specs at once (``spec_arrays`` columns); equals ``ViTSpec.macs``."""
-    return sum(block_macs_array(kind, f) * counts for kind, f, counts in block_arrays(cols))
+    return ViTSpec.macs_columns(cols)
 
 
-def params_array(cols: dict[str, Any]) -> Any:
+def params_array(cols: Columns) -> np.ndarray:
     """Parameters of many specs at once; equals ``ViTSpec.params``."""
-    return sum(block_params_array(kind, f) * counts for kind, f, counts in block_arrays(cols))
+    return ViTSpec.params_columns(cols)
 
 
 NAMED_SPECS: dict[str, ViTSpec] = {
@@ -249,7 +305,7 @@ NAMED_SPECS: dict[str, ViTSpec] = {
 _ALIASES = {"D": "d", "H": "h", "E": "e", "R": "r", "i": "I", "P": "p"}
 
 
-def parse_spec(text: str) -> ViTSpec:
+def parse_vit_spec(text: str) -> ViTSpec:
     """A named spec (``deit-tiny``) or ``d=12,h=3,e=64,r=4,I=224,p=16``.
 
     Raises :class:`InputError` with one line naming what was wrong.
@@ -257,10 +313,6 @@ def parse_spec(text: str) -> ViTSpec:
     text = text.strip()
     if text in NAMED_SPECS:
         return NAMED_SPECS[text]
-    if text.startswith("autovit:"):
-        from lutnas.spaces.autovit import AutoViTSpec
-
-        return AutoViTSpec.parse(text)  # type: ignore[return-value]
     if "=" not in text:
         raise InputError(f"spec {text!r} is not a known name ({', '.join(NAMED_SPECS)}) nor d=..,h=..,e=..,r=..,I=..,p=..")
     values: dict[str, Any] = {}
@@ -280,6 +332,13 @@ def parse_spec(text: str) -> ViTSpec:
     if missing:
         raise InputError(f"spec {text!r}: missing {', '.join(missing)}")
     return ViTSpec(**values)
+
+
+def parse_spec(text: str) -> Spec:
+    """Any registered space's spec (see :func:`lutnas.spaces.registry.parse_spec`)."""
+    from lutnas.spaces.registry import parse_spec as parse
+
+    return parse(text)
 
 
 def factor_doc(name: str) -> str:

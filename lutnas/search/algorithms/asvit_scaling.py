@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from lutnas.errors import InputError
 from lutnas.params import Interval, Numbers
 from lutnas.search.algorithms.greedy import _budget_of, cheapest
 from lutnas.search.base import Searcher, SearchRun
-from lutnas.spaces.vit import ViTSpec, parse_spec
+from lutnas.spaces.registry import parse_spec
+from lutnas.spaces.vit import ViTSpec
 
 
 class AsViTScaling(Searcher):
@@ -34,6 +36,10 @@ class AsViTScaling(Searcher):
         return self.last_run_.family if self.last_run_ is not None else []
 
     def _start(self, run: SearchRun) -> None:
+        space = run.problem.space
+        if not {"d", "e"} <= set(space.factors):
+            raise InputError(f"asvit-scaling grows a ViT's depth d and head dim e; space {space.name!r} has factors "
+                             f"{', '.join(space.factors)}")
         run.cost_name = run.problem.latency_names[0] if run.problem.latency_names else "gflops"
         start = self.params["start"]
         run.current = parse_spec(start) if start else cheapest(run.problem, run.cost_name)

@@ -10,7 +10,7 @@ import numpy as np
 from lutnas.errors import InputError
 from lutnas.params import Interval
 from lutnas.search.base import Searcher, SearchRun
-from lutnas.spaces.vit import FACTORS, ViTSpec
+from lutnas.spaces.base import Spec
 
 
 class Evolutionary(Searcher):
@@ -50,7 +50,7 @@ class Evolutionary(Searcher):
         return {"window_relaxed": run.window_relaxed}
 
     # feasibility under the problem's constraints plus the window below the latency budget
-    def _ok(self, run: SearchRun, specs: list[ViTSpec]) -> np.ndarray:
+    def _ok(self, run: SearchRun, specs: list[Spec]) -> np.ndarray:
         if not specs:
             return np.zeros(0, bool)
         costs, ok, _ = run.problem.evaluate_costs(specs)
@@ -61,9 +61,9 @@ class Evolutionary(Searcher):
                     ok &= costs[c.cost] >= w * c.upper
         return ok
 
-    def _initial(self, run: SearchRun, n: int) -> list[ViTSpec]:
+    def _initial(self, run: SearchRun, n: int) -> list[Spec]:
         space = run.problem.space
-        out: list[ViTSpec] = []
+        out: list[Spec] = []
         for _ in range(self.params["max_tries"]):
             cands = [s for s in space.sample(min(space.size, 4 * n), run.rng) if s not in out]
             out += [s for s, ok in zip(cands, self._ok(run, cands)) if ok]
@@ -77,9 +77,9 @@ class Evolutionary(Searcher):
             return self._initial(run, n)
         return list(dict.fromkeys(out))[:n]
 
-    def _children(self, run: SearchRun, parents: list[ViTSpec], n: int) -> list[ViTSpec]:
+    def _children(self, run: SearchRun, parents: list[Spec], n: int) -> list[Spec]:
         space = run.problem.space
-        out: list[ViTSpec] = []
+        out: list[Spec] = []
         for _ in range(self.params["max_tries"]):
             cands = []
             for i in range(2 * n):
@@ -94,7 +94,7 @@ class Evolutionary(Searcher):
                 break
         return out[:n]
 
-    def _mutate(self, run: SearchRun, spec: ViTSpec) -> ViTSpec:
+    def _mutate(self, run: SearchRun, spec: Spec) -> Spec:
         return run.problem.space.mutate(spec, run.rng, self.params["mutation_prob"])
 
     def _propose(self, run: SearchRun, n: int) -> list[Any]:
@@ -134,7 +134,7 @@ class CoarseToFine(Evolutionary):
                               "block_prob": [Interval(Real, 0, 1)],
                               "coarse_samples": [Interval(Integral, 1, 10_000_000)]}
 
-    def _initial(self, run: SearchRun, n: int) -> list[ViTSpec]:
+    def _initial(self, run: SearchRun, n: int) -> list[Spec]:
         space = run.problem.space
         cands = list(dict.fromkeys(space.sample(min(space.size, self.params["coarse_samples"]), run.rng)))
         ok = self._ok(run, cands)
@@ -145,17 +145,6 @@ class CoarseToFine(Evolutionary):
         order = np.argsort(-lat)  # the most promising use the budget most fully
         return [feasible[i] for i in order[:n]]
 
-    def _mutate(self, run: SearchRun, spec: ViTSpec) -> ViTSpec:
-        space = run.problem.space
-        if not isinstance(spec, ViTSpec):  # the space knows its depth factors (AutoViT: stages, depths)
-            return space.mutate(spec, run.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])
-        vals = spec.factors()
-        for _ in range(20):
-            vals = spec.factors()
-            for f in FACTORS:
-                prob = self.params["depth_prob"] if f == "d" else self.params["block_prob"]
-                if run.rng.random() < prob:
-                    vals[f] = space.values[f][int(run.rng.integers(len(space.values[f])))]
-            if vals["I"] % vals["p"] == 0 and vals != spec.factors():
-                return ViTSpec(**vals)
-        return spec
+    def _mutate(self, run: SearchRun, spec: Spec) -> Spec:
+        """The space's mutation, its depth factors with probability ``depth_prob``."""
+        return run.problem.space.mutate(spec, run.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])

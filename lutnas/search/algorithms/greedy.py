@@ -9,11 +9,11 @@ import numpy as np
 
 from lutnas.params import Interval, Numbers
 from lutnas.search.base import Searcher, SearchRun
-from lutnas.spaces.space import spec_pool
-from lutnas.spaces.vit import FACTORS, NAMED_SPECS, ViTSpec, parse_spec
+from lutnas.spaces.base import Spec
+from lutnas.spaces.registry import parse_spec, spec_pool
 
 
-def cheapest(problem, cost_name: str) -> ViTSpec:
+def cheapest(problem, cost_name: str) -> Spec:
     """The spec of the space with the lowest search cost (ties: fewest multiply-adds)."""
     grid = spec_pool(problem.space)
     cost = problem.costs[cost_name](grid)
@@ -54,8 +54,8 @@ class Greedy(Searcher):
     def _start(self, run: SearchRun) -> None:
         p, space = self.params, run.problem.space
         run.cost_name = run.problem.latency_names[0] if run.problem.latency_names else "gflops"
-        start = parse_spec(p["start"]) if p["start"] else NAMED_SPECS["seed-start"]
-        if not space.contains(start):
+        start = parse_spec(p["start"]) if p["start"] else space.named_specs.get("seed-start")
+        if start is None or not space.contains(start):
             start = cheapest(run.problem, run.cost_name)
         run.current = start
         c0 = float(run.problem.costs[run.cost_name]([start])[0])
@@ -80,11 +80,11 @@ class Greedy(Searcher):
         run.pending = None
         run.start = start
 
-    def scaled(self, run: SearchRun, spec: ViTSpec, target: float) -> list[ViTSpec]:
+    def scaled(self, run: SearchRun, spec: Spec, target: float) -> list[Spec]:
         """The six A_SF of Algorithm 1 (factors that cannot grow are skipped)."""
         cost = run.problem.costs[run.cost_name]
         out = []
-        for f in getattr(run.problem.space, "factors", FACTORS):
+        for f in run.problem.space.factors:
             ladder = run.problem.space.scale_up(spec, f)
             if not ladder:
                 continue
@@ -166,12 +166,12 @@ class RandomPermutation(Greedy):
             if run.done:
                 run.done = False
 
-    def _permutations(self, run: SearchRun) -> list[ViTSpec]:
+    def _permutations(self, run: SearchRun) -> list[Spec]:
         cost = run.problem.costs[run.cost_name]
-        out: list[ViTSpec] = []
+        out: list[Spec] = []
         for entry in run.path[1:]:
             base, target = entry["spec"], entry["target"]
-            found: list[ViTSpec] = []
+            found: list[Spec] = []
             tries = 0
             while len(found) < self.params["permutations"] and tries < self.params["max_tries"]:
                 batch = [self._perturb(run, base) for _ in range(64)]
@@ -187,18 +187,6 @@ class RandomPermutation(Greedy):
             out += found[: self.params["permutations"]]
         return list(dict.fromkeys(out))
 
-    def _perturb(self, run: SearchRun, spec: ViTSpec) -> ViTSpec | None:
-        if not isinstance(spec, ViTSpec):  # spaces without continuous factors: a random on-grid move
-            return run.problem.space.mutate(spec, run.rng, 0.5)
-        s = self.params["spread"]
-        f = np.exp(run.rng.uniform(-np.log(s), np.log(s), size=6))
-        d = max(1, int(round(spec.d * f[0])))
-        h = max(1, int(round(spec.h * f[1])))
-        e = max(8, int(round(spec.e * f[2])))
-        r = max(0.5, round(spec.r * f[3] * 4) / 4)
-        p = max(4, int(round(spec.p * f[5])))
-        image = max(p, int(round(spec.I * f[4] / p)) * p)
-        try:
-            return ViTSpec(d, h, e, r, image, p)
-        except Exception:
-            return None
+    def _perturb(self, run: SearchRun, spec: Spec) -> Spec | None:
+        """Off-grid in a ``continuous`` space, else a random on-grid move (``Space.perturb``)."""
+        return run.problem.space.perturb(spec, run.rng, self.params["spread"])

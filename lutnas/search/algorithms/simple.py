@@ -7,7 +7,7 @@ from typing import Any
 
 from lutnas.params import Interval
 from lutnas.search.base import Searcher, SearchRun
-from lutnas.spaces.space import enumerable
+from lutnas.spaces.registry import enumerable
 
 
 class Exhaustive(Searcher):

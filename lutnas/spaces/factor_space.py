@@ -1,0 +1,187 @@
+"""``FactorSpace``: the product of candidate values of named factors, for any spec type whose
+fields are those factors (the ViT scaling space, a plug-in's own). Subclasses set ``spec_type``,
+``factors`` and the factor casts; invalid combinations are the ones ``spec_type`` refuses.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from lutnas.errors import InputError
+from lutnas.spaces.base import GRID, SCALE_UP, Space, Spec, fmt_number
+
+
+class FactorSpace(Space):
+    """Product space over ``factors``; a spec is valid when ``spec_type(**factors)`` accepts it.
+
+    Parameters
+    ----------
+    name : str
+        Name recorded in LUT provenance.
+    values : mapping of factor -> sequence of numbers
+        Candidate values of each factor (positive), sorted after construction.
+    description : str, default=""
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({GRID, SCALE_UP})
+    factors: ClassVar[tuple[str, ...]] = ()
+    #: factors holding floats (the rest are integers)
+    float_factors: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, name: str, values: Mapping[str, Sequence[float]], description: str = "") -> None:
+        unknown = set(values) - set(self.factors)
+        if unknown:
+            raise InputError(f"space {name!r}: unknown factor(s) {', '.join(sorted(unknown))}; factors are {', '.join(self.factors)}")
+        missing = [f for f in self.factors if f not in values]
+        if missing:
+            raise InputError(f"space {name!r}: no values for {', '.join(missing)}")
+        self.name = name
+        self.description = description
+        self.values: dict[str, tuple] = {}
+        for f in self.factors:
+            vals = sorted({self._cast(f, v) for v in values[f]})
+            if not vals:
+                raise InputError(f"space {name!r}: factor {f!r} has no candidate values")
+            if any(v <= 0 for v in vals):
+                raise InputError(f"space {name!r}: factor {f!r} values must be positive; got {vals}")
+            self.values[f] = tuple(vals)
+
+    def _cast(self, factor: str, value: float) -> float:
+        return float(value) if factor in self.float_factors else int(value)
+
+    def __repr__(self) -> str:
+        vals = "; ".join(f"{k}={','.join(fmt_number(v) for v in vs)}" for k, vs in self.values.items())
+        return f"{type(self).__name__}({self.name!r}: {vals})"
+
+    # -- description ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.family, "values": {k: list(v) for k, v in self.values.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FactorSpace:
+        return cls(data["name"], data["values"], data.get("description", ""))
+
+    @property
+    def size(self) -> int:
+        """Number of valid grid specs."""
+        return len(self.grid())
+
+    def narrow(self, values: Mapping[str, Sequence[float]]) -> FactorSpace:
+        """A new space with the given factors' candidate values replaced.
+
+        Values outside the original candidates are allowed (a user may explore off-grid), but
+        every factor name must exist.
+        """
+        if not values:
+            return self
+        unknown = set(values) - set(self.factors)
+        if unknown:
+            raise InputError(f"--values: unknown factor(s) {', '.join(sorted(unknown))}; factors of {self.name!r} are "
+                             f"{', '.join(self.factors)}")
+        merged = {**self.values, **{k: tuple(v) for k, v in values.items()}}
+        return type(self)(self.name, merged, self.description)
+
+    # -- membership ------------------------------------------------------------------------------------
+    def make(self, factors: Mapping[str, Any], like: Spec | None = None) -> Spec | None:
+        """The spec of these factor values (other fields from ``like``), or None when invalid."""
+        try:
+            return like.replace(**factors) if like is not None else self.spec_type(**factors)
+        except InputError:
+            return None
+
+    def contains(self, spec: Spec) -> bool:
+        if not isinstance(spec, self.spec_type):
+            return False
+        f = spec.factors()
+        return all(f[x] in self.values[x] for x in self.factors)
+
+    def validate(self, spec: Spec) -> Spec:
+        """Return ``spec`` if it lies on the grid, else raise :class:`InputError` naming the factor."""
+        f = spec.factors()
+        for x in self.factors:
+            if f[x] not in self.values[x]:
+                allowed = ", ".join(fmt_number(v) for v in self.values[x])
+                raise InputError(f"factor {x}={fmt_number(f[x])} is not in space {self.name!r} (allowed: {allowed})")
+        return spec
+
+    # -- enumeration and sampling ------------------------------------------------------------------------
+    def grid(self) -> list[Spec]:
+        """Every valid spec, in factor-product order."""
+        cached = self.__dict__.get("_grid")
+        if cached is None:
+            cached = []
+            for combo in itertools.product(*(self.values[f] for f in self.factors)):
+                spec = self.make(dict(zip(self.factors, combo)))
+                if spec is not None:
+                    cached.append(spec)
+            self._grid = cached
+        return list(cached)
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None, replace: bool = False) -> list[Spec]:
+        """``n`` specs drawn uniformly from the grid (without replacement unless asked, or n > size)."""
+        rng = np.random.default_rng(rng)
+        grid = self.grid()
+        if n < 0:
+            raise InputError(f"sample size must be >= 0; got {n}")
+        replace = replace or n > len(grid)
+        idx = rng.choice(len(grid), size=n, replace=replace)
+        return [grid[i] for i in idx]
+
+    # -- local moves for searches ----------------------------------------------------------------------------
+    def neighbours(self, spec: Spec) -> list[Spec]:
+        """Specs one candidate step away in one factor (down or up), valid ones only."""
+        out = []
+        cur = spec.factors()
+        for f in self.factors:
+            vals = self.values[f]
+            lower = [v for v in vals if v < cur[f]]
+            upper = [v for v in vals if v > cur[f]]
+            for v in ([max(lower)] if lower else []) + ([min(upper)] if upper else []):
+                cand = self.make({f: v}, like=spec)
+                if cand is not None:
+                    out.append(cand)
+        return out
+
+    def scale_up(self, spec: Spec, factor: str) -> list[Spec]:
+        """Valid specs with ``factor`` increased to each larger candidate, in increasing order."""
+        cur = spec.factors()[factor]
+        out = []
+        for v in self.values[factor]:
+            if v > cur:
+                cand = self.make({factor: v}, like=spec)
+                if cand is not None:
+                    out.append(cand)
+        return out
+
+    def mutate(self, spec: Spec, rng: np.random.Generator | int | None = None, prob: float = 0.3,
+               depth_prob: float | None = None) -> Spec:
+        """Each factor replaced with probability ``prob`` by another candidate; always valid.
+
+        At least one factor changes when the space has more than one spec. ``depth_prob`` is
+        accepted for the protocol and used by spaces that name depth factors.
+        """
+        rng = np.random.default_rng(rng)
+        for _ in range(100):
+            vals = spec.factors()
+            for f in self.factors:
+                if rng.random() < prob and len(self.values[f]) > 1:
+                    vals[f] = self.values[f][int(rng.integers(len(self.values[f])))]
+            if vals != spec.factors():
+                cand = self.make(vals, like=spec)
+                if cand is not None:
+                    return cand
+        return spec
+
+    def crossover(self, a: Spec, b: Spec, rng: np.random.Generator | int | None = None) -> Spec:
+        """Uniform crossover: each factor from ``a`` or ``b`` with probability 1/2; always valid."""
+        rng = np.random.default_rng(rng)
+        fa, fb = a.factors(), b.factors()
+        for _ in range(100):
+            vals = {f: (fa if rng.random() < 0.5 else fb)[f] for f in self.factors}
+            cand = self.make(vals, like=a)
+            if cand is not None:
+                return cand
+        return a
