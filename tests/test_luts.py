@@ -359,3 +359,23 @@ def test_lut_check_cli(small_table, tmp_path):
     write_table(table.to_pylist()[:3], {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, half)
     res = CliRunner().invoke(cli, ["lut", "check", str(path), str(half)])
     assert res.exit_code == 2 and "FAILED" in res.stdout and "covers 3 of the" in res.stdout
+
+
+def test_dense_grid_answers_exactly_like_the_block_path(small_table):
+    """The precomputed grid is a cache, never a change: same raw latency and predicted flags as the
+    exact path, on-grid and off-grid (an off-candidate value falls back to the exact path)."""
+    path, space = small_table
+    lut, exact = LUT.read(path), LUT.read(path)
+    grid = space.grid()
+    spec_type = type(grid[0])
+    cols = {f: np.array([getattr(s, f) for s in grid] * 3) for f in space.factors}
+    cols["e"] = cols["e"].copy()
+    cols["e"][::5] = 40  # off-grid head dims: the regressor answers them
+    fast = lut.predict(cols)
+    assert lut._dense(spec_type, 1) is not None
+    raw, predicted, _ = exact._predict_columns(spec_type, spec_type.columns(cols), 1)
+    np.testing.assert_allclose(fast.raw_ms, raw)
+    assert (fast.predicted == predicted).all() and fast.predicted[::5].all()
+    s = grid[1]
+    assert lut.latency_ms(s) == pytest.approx(float(exact.predict([s]).calibrated_ms[0]))
+    assert lut.latency_ms(s) == lut.latency_ms(s)

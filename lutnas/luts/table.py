@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lutnas.errors import InputError
+from lutnas.luts.dense import MAX_CELLS, DenseGrid
 from lutnas.luts.regressor import BlockRegressor, key_from_row
 from lutnas.luts.schema import KEY_FIELDS, read_table
 from lutnas.spaces.base import MODULE_TABLE, BlockKey, Space, Spec
@@ -51,6 +52,8 @@ class LUT:
         self._index: dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
         self._regressor: BlockRegressor | None = None
         self._predicted: dict[tuple[str, int], dict[tuple[int, ...], float]] = {}
+        self._dense_grids: dict[tuple[type, int], DenseGrid | None] = {}
+        self._single: dict[int, dict[Spec, float]] = {}
         self._space: Space | None = None
 
     @classmethod
@@ -209,6 +212,19 @@ class LUT:
         else:
             spec_type = spec_type or self._columns_type()
         cols = spec_type.columns(specs)
+        dense = self._dense(spec_type, batch)
+        if dense is not None:  # a gather over the precomputed grid; off-grid specs take the exact path
+            raw, predicted, off = dense.lookup(cols)
+            if off.any():
+                sub = {f: np.asarray(v)[off] for f, v in cols.items()}
+                raw[off], predicted[off], _ = self._predict_columns(spec_type, sub, batch)
+            return Prediction(raw, self._calibrate(raw), predicted, {})
+        raw, predicted, block_ms = self._predict_columns(spec_type, cols, batch)
+        return Prediction(raw, self._calibrate(raw), predicted, block_ms)
+
+    def _predict_columns(self, spec_type: type[Spec], cols: dict[str, Any],
+                         batch: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """The exact vectorised path: Σ over the spec type's block columns of looked-up ms × counts."""
         n = len(next(iter(cols.values())))
         raw = np.zeros(n)
         predicted = np.zeros(n, dtype=bool)
@@ -218,7 +234,36 @@ class LUT:
             raw += ms * counts
             predicted |= miss
             block_ms[kind.kind] = ms
-        return Prediction(raw, self._calibrate(raw), predicted, block_ms)
+        return raw, predicted, block_ms
+
+    def _dense(self, spec_type: type[Spec], batch: int) -> DenseGrid | None:
+        """The table's dense grid over its space's candidate values (:mod:`lutnas.luts.dense`), built
+        on first use; None when the space is not a finite product of a size worth precomputing."""
+        from lutnas.spaces.factor_space import FactorSpace
+
+        key = (spec_type, batch)
+        if key not in self._dense_grids:
+            space = self._own_space()
+            grid = None
+            if isinstance(space, FactorSpace) and space.spec_type is spec_type:
+                cells = int(np.prod([len(v) for v in space.values.values()]))
+                if cells <= MAX_CELLS:
+                    try:
+                        grid = DenseGrid(space.values,
+                                         lambda c: self._predict_columns(spec_type, spec_type.columns(c), batch)[:2])
+                    except (InputError, ValueError, KeyError):
+                        grid = None  # a product with invalid combinations too large to fill cell by cell
+            self._dense_grids[key] = grid
+        return self._dense_grids[key]
+
+    def latency_ms(self, spec: Spec, batch: int = 1) -> float:
+        """One spec's predicted (calibrated) latency in ms, memoised per spec: the cheap call for a
+        searcher that asks one spec at a time."""
+        memo = self._single.setdefault(batch, {})
+        value = memo.get(spec)
+        if value is None:
+            value = memo[spec] = float(self.predict([spec], batch).calibrated_ms[0])
+        return value
 
     def _columns_type(self) -> type[Spec]:
         """The vectorised spec type whose columns a caller hands to :meth:`predict`."""
