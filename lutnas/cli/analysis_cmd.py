@@ -12,7 +12,7 @@ from lutnas.analysis import (
 )
 from lutnas.analysis.correlate import cost_table, read_measured_table, specs_from_option
 from lutnas.categories import CATEGORIES
-from lutnas.cli.options import device_option_opt, json_opt, protocol_opt, seed_opt, values_opt
+from lutnas.cli.options import device_option_opt, json_opt, nonempty_path, protocol_opt, seed_opt, values_opt
 from lutnas.cli.output import emit, table
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
@@ -49,7 +49,7 @@ def _breakdown_text(d: dict) -> str:
               help="A tool output to compare (benchmark_model log, trtexec profile, torch trace...).")
 @click.option("--flops/--no-flops", default=True, show_default=True, help="Include the FLOPs breakdown.")
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the stacked-bar PNG.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the stacked-bar PNG.")
 @json_opt
 def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, out, as_json) -> None:
     """Per-category cost of one model on each source, with cosine distances (seed 000 Table 11)."""
@@ -84,11 +84,11 @@ def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, 
               help="Column that names the models in every table (default: spec with LUTs, else each table's key).")
 @values_opt
 @seed_opt
-@click.option("--bootstrap", type=int, default=1000, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--noise-device", default=None, help="Measure models twice on this device for a noise ceiling.")
-@click.option("--noise-models", type=int, default=20, show_default=True)
+@click.option("--noise-models", type=click.IntRange(min=2), default=20, show_default=True)
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Folder for the heat-map PNG.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the heat-map PNG.")
 @json_opt
 def correlate_cmd(inputs, specs_opt, columns, join, values, seed, bootstrap, noise_device, noise_models, protocol, out,
                   as_json) -> None:
@@ -156,7 +156,8 @@ def correlate_cmd(inputs, specs_opt, columns, join, values, seed, bootstrap, noi
 @values_opt
 @seed_opt
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for report.md and its figures.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=nonempty_path,
+              help="Folder for report.md and its figures.")
 @click.option("--html", is_flag=True, help="Also write report.html (a standalone page beside report.md).")
 @json_opt
 def report_cmd(luts, model, devices, specs_opt, values, seed, protocol, out, html, as_json) -> None:

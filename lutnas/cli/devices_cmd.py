@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lutnas.cli.options import device_opt, device_option_opt, json_opt, protocol_opt
+from lutnas.cli.options import device_opt, device_option_opt, json_opt, nonempty_path, protocol_opt
 from lutnas.cli.output import emit, table
 from lutnas.devices import get_device, list_devices, parse_device_options
 from lutnas.profiler import get_protocol
@@ -26,12 +26,12 @@ def devices_cmd(as_json: bool) -> None:
 @click.command("measure")
 @click.option("--model", "model", default=None, help="A spec (name or d=..,h=..) to measure as a full model.")
 @click.option("--block", "block", default=None, help="A block key, e.g. 'encoder(tokens=197,dim=192,heads=3,head_dim=64,mlp_ratio=4)'.")
-@click.option("--file", "model_file", default=None, type=click.Path(dir_okay=False),
+@click.option("--file", "model_file", default=None, type=click.Path(dir_okay=False), callback=nonempty_path,
               help="A model file of your own (.tflite with --device tflite-cpu).")
 @device_opt
 @device_option_opt
 @protocol_opt
-@click.option("--batch", type=int, default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--ops", is_flag=True, help="Also profile per-operator times and the 7-category breakdown.")
 @json_opt
 def measure_cmd(model, block, model_file, device, device_options, protocol, batch, ops, as_json) -> None:
@@ -42,7 +42,7 @@ def measure_cmd(model, block, model_file, device, device_options, protocol, batc
     if sum(x is not None for x in (model, block, model_file)) != 1:
         raise InputError("give exactly one of --model, --block or --file")
     dev = get_device(device, **parse_device_options(device_options))
-    target = model_file or (parse_spec(model) if model else parse_block_key(block))
+    target = model_file if model_file is not None else parse_spec(model) if model is not None else parse_block_key(block)
     m, records = measure_target(dev, target, get_protocol(protocol), batch=batch, ops=ops)
     data = measurement_summary(m, records)
     data["device"] = device

@@ -8,7 +8,9 @@ from typing import Any, Iterator, Sequence
 
 import click
 
-from lutnas.cli.options import device_option_opt, json_opt, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt
+from lutnas.cli.options import (
+    batch_opt, device_option_opt, json_opt, nonempty_path, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt,
+)
 from lutnas.cli.output import emit, note
 from lutnas.devices import parse_device_options
 from lutnas.profiler import get_protocol
@@ -25,21 +27,28 @@ def farm_progress(devices: Sequence[str], enabled: bool) -> Iterator[Any]:
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[text]}"))
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        tasks = {d: bar.add_task(d, total=None, text="") for d in devices}
+    bar = Progress(*columns, console=Console(stderr=True))
+    tasks: dict[str, Any] = {}
 
-        def on_event(device: str, event: str, info: dict[str, Any]) -> None:
-            if event == "plan":
-                bar.update(tasks[device], total=info["todo"], completed=0,
-                           text=f"{info['present']} present, {info['todo']} to measure")
-            elif event == "row":
-                flag = " FLAGGED" if info["flagged"] else ""
-                bar.update(tasks[device], completed=info["done"], text=f"{info['key']} {info['median_ms']:.3g} ms{flag}"[:60])
-            elif event == "lost":
-                bar.console.print(f"[{device}] lost a worker while measuring {info['key']} ({info['error']}); "
-                                  f"re-queued, {info['actors_left']} worker(s) left")
+    def on_event(device: str, event: str, info: dict[str, Any]) -> None:
+        if not tasks:  # drawn at the first event: a failure before it (no cluster) prints no empty bar
+            bar.start()
+            tasks.update({d: bar.add_task(d, total=None, text="") for d in devices})
+        if event == "plan":
+            bar.update(tasks[device], total=info["todo"], completed=0,
+                       text=f"{info['present']} present, {info['todo']} to measure")
+        elif event == "row":
+            flag = " FLAGGED" if info["flagged"] else ""
+            bar.update(tasks[device], completed=info["done"], text=f"{info['key']} {info['median_ms']:.3g} ms{flag}"[:60])
+        elif event == "lost":
+            bar.console.print(f"[{device}] lost a worker while measuring {info['key']} ({info['error']}); "
+                              f"re-queued, {info['actors_left']} worker(s) left")
 
+    try:
         yield on_event
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def ray_build(devices: Sequence[str], space: Any, specs: Sequence[Any], outs: dict[str, Path], protocol: str,
@@ -78,14 +87,16 @@ def farm_group() -> None:
 @space_opt
 @values_opt
 @values_file_opt
-@click.option("--sample", "sample", type=int, default=None, help="N specs sampled from the space (with --seed).")
+@click.option("--sample", "sample", type=click.IntRange(min=1), default=None,
+              help="N specs sampled from the space (with --seed).")
 @seed_opt
-@click.option("--batch", type=int, default=1, show_default=True)
+@batch_opt
 @protocol_opt
 @click.option("--ops/--no-ops", default=True, show_default=True)
 @click.option("--modules", is_flag=True, help="Seed 004's module table instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True)
-@click.option("--out-dir", type=click.Path(file_okay=False), required=True, help="One DEVICE.parquet per device here.")
+@click.option("--out-dir", type=click.Path(file_okay=False), required=True, callback=nonempty_path,
+              help="One DEVICE.parquet per device here.")
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
 def farm_build_cmd(more_devices, devices, device_options, space, values, values_file, sample, seed, batch, protocol, ops, modules, method,
@@ -99,6 +110,9 @@ def farm_build_cmd(more_devices, devices, device_options, space, values, values_
     names = list(dict.fromkeys(d for item in (*devices, *more_devices) for d in item.replace(",", " ").split() if d))
     if not names:
         raise InputError("name at least one device: lutnas farm build --devices adb:A torch-cpu ...")
+    from lutnas.raycluster import check_address
+
+    check_address(address)
     sp = resolve_space(space, values, values_file)
     specs, keys = build_selection(sp, sample, None, seed, modules)
     outs = {d: Path(out_dir) / f"{d.replace(':', '_').replace('/', '_')}.parquet" for d in names}

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
-from lutnas.cli.options import device_opt, device_option_opt, json_opt, protocol_opt, seed_opt, space_opt, values_file_opt, values_opt
+from lutnas.cli.options import (
+    batch_opt, device_opt, device_option_opt, json_opt, nonempty_path, protocol_opt, seed_opt, space_opt, values_file_opt,
+    values_opt,
+)
 from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import build_progress, progress_bar
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
+from lutnas.locks import writer_lock
 from lutnas.luts import LUT, fit_calibration, save_calibration
 from lutnas.spaces.select import resolve_space, sample_specs
 from lutnas.profiler import get_protocol
@@ -21,9 +26,22 @@ def _copies(text: str):
     if text == "auto":
         return "auto"
     try:
-        return int(text)
+        n = int(text)
     except ValueError:
-        raise InputError(f"--copies must be 'auto' or an integer; got {text!r}") from None
+        n = 0
+    if n < 1:
+        raise InputError(f"--copies must be 'auto' or a positive integer; got {text!r}")
+    return n
+
+
+def _distinct_sample(space, n: int, seed: int, what: str) -> list:
+    """``n`` distinct models of ``space`` (never a model twice, so calibration and held-out never overlap)."""
+    pool = [] if enumerable(space) and space.size < n else list({s.canonical(): s for s in space.sample(n, seed)}.values())
+    if len(pool) < n:
+        have = f"holds {space.size}" if enumerable(space) else f"gave {len(pool)} distinct"
+        raise InputError(f"space {space.name!r} {have} models; {what} need {n} "
+                         f"(calibration and held-out models never overlap)")
+    return pool
 
 
 @click.group("lut")
@@ -38,15 +56,17 @@ def lut_group() -> None:
 @values_opt
 @values_file_opt
 @click.option("--grid", "select", flag_value="grid", default=True, help="Every spec of the space (default).")
-@click.option("--sample", "sample", type=int, default=None, help="N specs sampled from the space (with --seed).")
+@click.option("--sample", "sample", type=click.IntRange(min=1), default=None,
+              help="N specs sampled from the space (with --seed).")
 @click.option("--specs", "specs_file", type=click.Path(dir_okay=False), default=None, help="File with one spec per line.")
 @seed_opt
-@click.option("--batch", type=int, default=1, show_default=True)
+@batch_opt
 @protocol_opt
 @click.option("--copies", default="auto", show_default=True, help="Weight copies per timed call (cache-realistic), or an integer.")
 @click.option("--ops/--no-ops", default=True, show_default=True, help="Profile per-operator categories for each row.")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The Parquet table to write or resume.")
-@click.option("--max-rows", type=int, default=None, help="Measure at most this many rows in this run.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, callback=nonempty_path,
+              help="The Parquet table to write or resume.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=None, help="Measure at most this many rows in this run.")
 @click.option("--modules", is_flag=True, help="Seed 004's module table (46 modules for autovit-xxs) instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True,
               help="isolated: time each block alone; removal (seed 004): whole-model latency drop when one is removed.")
@@ -61,6 +81,16 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
     Spaces too large to enumerate (autovit-*) build every block any of their specs can use."""
     from lutnas.measure import build_lut
 
+    explicit = click.get_current_context().get_parameter_source("select") == click.core.ParameterSource.COMMANDLINE
+    if explicit and (sample or specs_file):
+        raise InputError("--grid, --sample and --specs choose the specs three ways; give one")
+    if sample and specs_file:
+        raise InputError("--sample and --specs choose the specs two ways; give one")
+    n_copies = _copies(copies)
+    if executor == "ray":
+        from lutnas.raycluster import check_address
+
+        check_address(address)
     sp = resolve_space(space, values, values_file)
     specs, keys = build_selection(sp, sample, specs_file, seed, modules)
     if executor == "ray":
@@ -69,14 +99,14 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
         if max_rows is not None:
             raise InputError("--max-rows is for local builds; interrupt a Ray build with Ctrl-C (rows are kept)")
         info = ray_build([device], sp, specs, {device: Path(out)}, protocol, device_options, address, as_json,
-                         batch=batch, copies=_copies(copies), ops=ops, method=method, keys=keys, modules=modules)[device]
+                         batch=batch, copies=n_copies, ops=ops, method=method, keys=keys, modules=modules)[device]
         emit(info, as_json, lambda d: f"{d['rows']} rows in {d['out']} ({d['measured']} measured now on Ray"
                                        f"{'' if d['complete'] else '; incomplete, re-run to resume'})")
         return
     dev = get_device(device, **parse_device_options(device_options))
     with progress_bar(f"lut build {device}", enabled=not as_json) as update:
         try:
-            info = build_lut(dev, sp, specs, out, get_protocol(protocol), batch=batch, copies=_copies(copies), ops=ops,
+            info = build_lut(dev, sp, specs, out, get_protocol(protocol), batch=batch, copies=n_copies, ops=ops,
                              method=method, keys=keys, modules=modules, progress=build_progress(update, note),
                              stop_after=max_rows)
         except KeyboardInterrupt:
@@ -110,7 +140,8 @@ def show_cmd(path, as_json) -> None:
                  f"{d['rows']} rows ({d['flagged_rows']} flagged), batches {d['batches']}, {d['creator']}"]
         if "coverage" in d:
             c = d["coverage"]
-            lines.append(f"coverage: {c['measured']}/{c['space_blocks']} blocks of the space ({c['fraction']:.0%})")
+            lines.append(f"coverage: {c['measured']}/{c['space_blocks']} blocks of the space ({c['fraction']:.0%})"
+                         if c["fraction"] is not None else "coverage: unknown (the table's space holds no blocks)")
         fp = d.get("fingerprint") or {}
         lines.append("fingerprint: " + ", ".join(f"{k}={v}" for k, v in fp.items() if v is not None))
         if d.get("calibration"):
@@ -195,7 +226,7 @@ def check_cmd(paths, as_json) -> None:
 @lut_group.command("predict")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.argument("spec")
-@click.option("--batch", type=int, default=1, show_default=True)
+@batch_opt
 @json_opt
 def predict_cmd(path, spec, batch, as_json) -> None:
     """Predicted latency (ms) of SPEC: per-block sum, calibrated value, which parts were predicted."""
@@ -204,6 +235,11 @@ def predict_cmd(path, spec, batch, as_json) -> None:
     pred = lut.predict([s], batch)
     parts = lut.parts(s)
     ms, predicted = lut.lookup_keys([k for k, _ in parts], batch)
+    for (k, _), p in zip(parts, predicted):
+        far = lut.extrapolation(k, batch) if p else None
+        if far:
+            note(f"warning: {k.canonical()} is predicted by the regressor outside the measured range ({far}); "
+                 f"the prediction extrapolates")
     data = {"spec": s.canonical(), "device": lut.device, "batch": batch, "sum_of_blocks_ms": float(pred.raw_ms[0]),
             "calibrated_ms": float(pred.calibrated_ms[0]), "latency_ms": float(pred.calibrated_ms[0]),
             "calibrated": lut.calibration is not None, "any_predicted": bool(pred.predicted[0]),
@@ -220,17 +256,19 @@ def predict_cmd(path, spec, batch, as_json) -> None:
 
 
 def _device_for(lut: LUT, device: str | None, device_options):
+    if device and device != lut.device:
+        raise InputError(f"table {lut.path} is for device {lut.device!r}, not {device!r}; its calibration and "
+                         f"validation must be measured on the device that built it")
     params = dict(lut.meta.get("device_params") or {})
     params.update(parse_device_options(device_options))
-    name = device or lut.device
-    return get_device(name, **params)
+    return get_device(lut.device, **params)
 
 
 @lut_group.command("calibrate")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--device", default=None, help="Defaults to the table's device.")
 @device_option_opt
-@click.option("--sample", "n", type=int, default=5, show_default=True, help="Full models to measure.")
+@click.option("--sample", "n", type=click.IntRange(min=1), default=5, show_default=True, help="Full models to measure.")
 @seed_opt
 @values_opt
 @protocol_opt
@@ -244,12 +282,13 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
         raise InputError(f"LUT {path} names no space; cannot sample models")
     space = resolve_space(None, values, table=lut)
     dev = _device_for(lut, device, device_options)
-    specs = space.sample(n, 10_000 + seed)
-    with progress_bar("calibrate", enabled=not as_json) as update:
-        measured = measure_models(dev, specs, get_protocol(protocol), progress=lambda i, t: update(i, t, ""))
-    cal = fit_calibration(lut.predict(specs).raw_ms, measured)
-    cal["models"] = [s.canonical() for s in specs]
-    save_calibration(path, cal)
+    specs = _distinct_sample(space, n, 10_000 + seed, f"--sample {n}")
+    with writer_lock(path, "table"):
+        with progress_bar("calibrate", enabled=not as_json) as update:
+            measured = measure_models(dev, specs, get_protocol(protocol), progress=lambda i, t: update(i, t, ""))
+        cal = fit_calibration(lut.predict(specs).raw_ms, measured)
+        cal["models"] = [s.canonical() for s in specs]
+        save_calibration(path, cal)
     emit(cal, as_json, lambda c: f"calibration stored in {path}: measured ≈ {c['a']:.4f} × sum + {c['b']:.4f} ms ({c['n']} models)")
 
 
@@ -257,18 +296,19 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--device", default=None, help="Defaults to the table's device.")
 @device_option_opt
-@click.option("--sample", "n", type=int, default=20, show_default=True, help="Held-out full models to measure.")
-@click.option("--calibrate", "n_cal", type=int, default=5, show_default=True,
+@click.option("--sample", "n", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Held-out full models to measure.")
+@click.option("--calibrate", "n_cal", type=click.IntRange(min=0), default=5, show_default=True,
               help="Models measured first to fit the calibration (0: keep the table's).")
 @seed_opt
 @values_opt
 @values_file_opt
 @protocol_opt
-@click.option("--blocks", "k_blocks", type=int, default=5, show_default=True,
+@click.option("--blocks", "k_blocks", type=click.IntRange(min=0), default=5, show_default=True,
               help="Re-measure K random rows first: report drift since the build and drift-corrected predictions (0: skip).")
 @click.option("--repeats", type=click.IntRange(1, 10), default=2, show_default=True,
               help="Measurements of each model (interleaved); 2 or more give the noise ceiling.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path,
               help="Folder for the scatter and residual PNGs (default: beside the table).")
 @json_opt
 def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, repeats, out,
@@ -281,15 +321,13 @@ def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_fi
     lut = LUT.read(path)
     space = resolve_space(None, values, values_file, lut)
     dev = _device_for(lut, device, device_options)
-    pool = list({s.canonical(): s for s in space.sample(n + n_cal, 20_000 + seed)}.values())
-    if len(pool) < n + n_cal:
-        raise InputError(f"space {space.name!r} gave {len(pool)} distinct models; --sample {n} held-out and --calibrate "
-                         f"{n_cal} need {n + n_cal} (calibration and held-out models never overlap)")
+    pool = _distinct_sample(space, n + n_cal, 20_000 + seed, f"--sample {n} held-out and --calibrate {n_cal}")
     cal_specs, specs = pool[:n_cal], pool[n_cal:]
     prot = get_protocol(protocol)
-    with progress_bar("validate", enabled=not as_json) as update:
-        result = validate(lut, dev, specs, prot, cal_specs, progress=lambda i, t: update(i, t, ""),
-                          drift_rows=k_blocks, seed=seed, repeats=repeats)
+    with writer_lock(path, "table") if n_cal else contextlib.nullcontext():
+        with progress_bar("validate", enabled=not as_json) as update:
+            result = validate(lut, dev, specs, prot, cal_specs, progress=lambda i, t: update(i, t, ""),
+                              drift_rows=k_blocks, seed=seed, repeats=repeats)
     folder = Path(out) if out else Path(path).parent
     png = scatter_png(result["models"], folder / f"{Path(path).stem}-validate.png",
                       f"{lut.device}: {result['n']} held-out models, {result['within_5pct']:.0%} within ±5 %")

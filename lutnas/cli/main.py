@@ -46,16 +46,44 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except InputError as exc:
-            if os.environ.get("LUTNAS_DEBUG"):
-                raise
-            click.echo(f"error: {exc}", err=True)
+        except click.UsageError as exc:  # one line, as for every other bad input (click prints usage too)
+            _say(f"error: {exc.format_message()}")
             ctx.exit(2)
-        except DeviceError as exc:
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _say("interrupted")
+            ctx.exit(130)
+        except Exception as exc:
             if os.environ.get("LUTNAS_DEBUG"):
                 raise
-            click.echo(f"device error: {exc}", err=True)
-            ctx.exit(1)
+            message, code = _one_line(exc)
+            if message is None:
+                raise
+            _say(message)
+            ctx.exit(code)
+
+
+def _one_line(exc: BaseException) -> tuple[str | None, int]:
+    """Expected failures as one stderr line and an exit code: 2 for bad input, 1 for the machine."""
+    if isinstance(exc, InputError):
+        return f"error: {exc}", 2
+    if isinstance(exc, DeviceError):
+        return f"device error: {exc}", 1
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "allocate memory" in str(exc)):
+        return "error: out of memory (a block or batch too large for this machine?)", 1
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"error: {exc.strerror or exc}{where}", 1
+    return None, 1
+
+
+def _say(message: str) -> None:
+    """A line on stderr; a broken stderr is ignored (nothing else can be told)."""
+    try:
+        click.echo(message, err=True)
+    except OSError:
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,12 +96,35 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry; returns the exit code."""
+    """Console-script entry; returns the exit code (130 after Ctrl-C)."""
     try:
         cli.main(args=argv, prog_name="lutnas", standalone_mode=True)
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        code = 130
+    else:
+        code = 0
+    if not _flush_stdout(quiet=code != 0):
+        code = code or 1
+    return code
+
+
+def _flush_stdout(quiet: bool = False) -> bool:
+    """Flush stdout now; a full or closed stdout (``> /dev/full``, a closed pipe) becomes one line,
+    not a traceback at interpreter exit."""
+    try:
+        sys.stdout.flush()
+        return True
+    except OSError as exc:
+        if not quiet:
+            _say(f"error: cannot write the output: {exc.strerror or exc}")
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return False
 
 
 if __name__ == "__main__":

@@ -1,8 +1,28 @@
-"""Shared options, defined once so a flag means the same thing in every command."""
+"""Shared options, defined once so a flag means the same thing in every command.
+
+Cheap checks happen here, at parse time (click's ranges and callbacks: exit 2 with one line),
+so a bad value never waits for a device, a Ray connection or a long search.
+"""
 
 from __future__ import annotations
 
 import click
+
+
+def _protocol(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from lutnas.profiler.protocol import PRESETS
+
+    if value is not None and value not in PRESETS:
+        raise click.BadParameter(f"{value!r} is not known; choose from {', '.join(PRESETS)}")
+    return value
+
+
+def nonempty_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse ``--out ''`` by name (click.Path accepts the empty string)."""
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("is empty; name a file or folder")
+    return value
+
 
 json_opt = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 values_opt = click.option(
@@ -18,7 +38,10 @@ device_opt = click.option("--device", default="torch-cpu", show_default=True, he
 device_option_opt = click.option("--device-option", "device_options", multiple=True, metavar="KEY=VALUE",
                                  help="Device option, e.g. threads=1 or opt=basic (repeatable; see `lutnas devices`).")
 protocol_opt = click.option(
-    "--protocol", default="default", show_default=True, help="Measurement protocol preset: quick, default or thorough.",
+    "--protocol", default="default", show_default=True, callback=_protocol,
+    help="Measurement protocol preset: quick, default or thorough.",
 )
-seed_opt = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-out_opt = click.option("--out", type=click.Path(), default=None, help="Output file or directory.")
+seed_opt = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed (>= 0).")
+out_opt = click.option("--out", type=click.Path(), default=None, callback=nonempty_path, help="Output file or directory.")
+batch_opt = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="Batch size (>= 1) the table holds or predicts for.")

@@ -42,7 +42,8 @@ def _human(file: str, d: dict) -> str:
 
 @click.command("parse")
 @click.argument("file", type=click.Path())
-@click.option("--tool", type=click.Choice(("auto",) + TOOLS), default="auto", show_default=True)
+@click.option("--tool", default="auto", show_default=True,
+              help=f"auto (detect), or a parser: {', '.join(TOOLS)}, or one from the lutnas.parsers entry points.")
 @click.option("--strict", is_flag=True, help="Refuse a partial parse (skipped lines, a run cut short) with exit 2.")
 @json_opt
 def parse_cmd(file: str, tool: str, strict: bool, as_json: bool) -> None:

@@ -18,13 +18,21 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[i
     console = Console(stderr=True)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[text]}"))
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(description, total=None, text="")
+    bar = Progress(*columns, console=console, transient=False)
+    task = None
 
-        def update(done: int, total: int, text: str = "") -> None:
-            bar.update(task, completed=done, total=total, text=text[:60])
+    def update(done: int, total: int, text: str = "") -> None:
+        nonlocal task
+        if task is None:  # drawn at the first update: an error before it prints no empty bar
+            bar.start()
+            task = bar.add_task(description, total=None, text="")
+        bar.update(task, completed=done, total=total, text=text[:60])
 
+    try:
         yield update
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 def build_progress(update: Callable[[int, int, str], None], note: Callable[[str], None]) -> Callable[[str, dict[str, Any]], None]:

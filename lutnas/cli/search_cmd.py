@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
 
-from lutnas.cli.options import json_opt, protocol_opt, seed_opt, values_file_opt, values_opt
+from lutnas.cli.options import json_opt, nonempty_path, protocol_opt, seed_opt, values_file_opt, values_opt
 from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import progress_bar
 from lutnas.errors import InputError
+from lutnas.params import parse_assignments
 from lutnas.search import fastest_spec, get_searcher, run_search, searcher_names
+from lutnas.raycluster import check_address
 from lutnas.search.executors import wrap_objective
+from lutnas.search.objectives import OBJECTIVES
 from lutnas.search.setup import build_problem
 from lutnas.spaces.select import resolve_space
 
@@ -30,60 +31,55 @@ class _SearchCommand(click.Command):
                     rows.append((name, f"(cannot load: {exc})"))
             formatter.write_dl(rows)
         with formatter.section("Objectives (--objective)"):
-            formatter.write_dl([("flops", "maximise GFLOPs (capacity) under the budgets"), ("params", "maximise parameters"),
-                                ("asvit", "seed 001's training-free proxies (length distortion, NTK condition number)"),
-                                ("table:FILE", "accuracy from a CSV/Parquet with spec columns"),
-                                ("python:module:function", "any callable scoring a list of specs")])
-
-
-def _kv(items):
-    out = {}
-    for it in items:
-        if "=" not in it:
-            raise InputError(f"--param {it!r} is not KEY=VALUE")
-        k, v = it.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+            rows = []
+            for name, kind in OBJECTIVES.items().items():
+                if isinstance(kind, Exception):
+                    rows.append((name, f"(cannot load: {kind})"))
+                else:
+                    rows.append((f"{name}:{kind.argument}" if kind.argument else name, kind.help))
+            formatter.write_dl(rows)
 
 
 @click.command("search", cls=_SearchCommand)
 @click.option("--lut", "luts", multiple=True, type=click.Path(dir_okay=False), help="Latency table (repeatable: several devices).")
 @click.option("--latency-ms", "latency", multiple=True, help="Budget in ms for every table, or DEVICE=MS for one.")
-@click.option("--params-m", type=float, default=None, help="Parameter budget (millions).")
-@click.option("--gflops", type=float, default=None, help="GFLOPs budget.")
-@click.option("--window", type=float, default=None, help="Also require cost ≥ WINDOW × budget (seed 003: 0.975).")
+@click.option("--params-m", type=click.FloatRange(min=0, min_open=True), default=None, help="Parameter budget (millions).")
+@click.option("--gflops", type=click.FloatRange(min=0, min_open=True), default=None, help="GFLOPs budget.")
+@click.option("--window", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Also require cost ≥ WINDOW × budget, WINDOW in (0, 1] (seed 003: 0.975).")
 @click.option("--algorithm", default="evolutionary", show_default=True)
 @click.option("--objective", default="flops", show_default=True)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Searcher parameter, e.g. population=100.")
 @click.option("--space", default=None, help="Space (default: the first table's).")
 @values_opt
 @values_file_opt
-@click.option("--budget", type=int, default=1000, show_default=True, help="Evaluations (scored specs).")
-@click.option("--batch", type=int, default=256, show_default=True, help="Candidates per ask/tell round.")
+@click.option("--budget", type=click.IntRange(min=1), default=1000, show_default=True, help="Evaluations (scored specs).")
+@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True, help="Candidates per ask/tell round.")
 @seed_opt
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="History Parquet; an existing one is resumed.")
-@click.option("--verify", type=int, default=0, help="Measure the K best on the table's device.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, callback=nonempty_path,
+              help="History Parquet; an existing one of the same problem is resumed.")
+@click.option("--verify", type=click.IntRange(min=0), default=0, help="Measure the K best on the table's device.")
 @protocol_opt
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where objective evaluations run: this process, or Ray tasks (a local Ray instance, or --address).")
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
-@click.option("--workers", type=int, default=None, help="Ray tasks per batch (default: the cluster's CPUs).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Ray tasks per batch (default: the cluster's CPUs).")
 @json_opt
 def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, params, space, values, values_file, budget,
                batch, seed, out, verify, protocol, executor, address, workers, as_json) -> None:
     """Search a space for the best spec under latency/params/FLOPs budgets, against saved tables."""
     from lutnas.luts import LUT  # pandas/pyarrow: not for --help
 
+    cls = get_searcher(algorithm)
+    searcher = cls(seed=seed, **cls.from_strings(parse_assignments(params, "--param")))
+    if executor == "ray":
+        check_address(address)
     tables = [LUT.read(p) for p in luts]
     if latency and not tables:
         raise InputError("--latency-ms needs at least one --lut table")
     sp = resolve_space(space, values, values_file, tables[0] if tables else None)
     problem = build_problem(sp, tables, latency, params_m, gflops, window, objective, seed)
     problem.objective = wrap_objective(problem.objective, executor, address, workers)
-    searcher = get_searcher(algorithm)(seed=seed, **_kv(params))
     with progress_bar(f"search {algorithm}", enabled=not as_json) as update:
         result = run_search(problem, searcher, budget, batch, out, progress=lambda i, n: update(i, n, ""))
     data = {"algorithm": algorithm, "objective": objective, "seed": seed, "space": sp.name, "executor": executor,
@@ -97,19 +93,16 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
         ok = hist[hist["feasible"]].sort_values("score", ascending=False).drop_duplicates("spec").head(5)
         data["top"] = ok[["spec", "score", *[c for c in hist.columns if c.startswith("latency_ms[")], "gflops",
                           "params_m", "predicted_blocks"]].to_dict("records")
-    if hasattr(searcher, "path"):
-        data["path"] = [{"step": p["step"], "spec": p["spec"].canonical(), "cost": p["cost"], "target": p["target"]}
-                        for p in searcher.path]
-    if hasattr(searcher, "window_relaxed"):
-        data["window_relaxed"] = searcher.window_relaxed
-    if hasattr(searcher, "family"):
-        data["family"] = [s.canonical() for s in searcher.family]
+    data.update(result.extras)
     if not result.feasible:
         name = problem.latency_names[0] if problem.latency_names else "gflops"
         spec, cost = fastest_spec(problem, name)
         data["fastest"] = {"spec": spec.canonical(), name: cost}
         note(f"no evaluated spec meets {', '.join(str(c) for c in problem.constraints)}; the cheapest spec of the "
              f"space by {name} is {spec.canonical()} at {cost:.4g}")
+    if result.feasible and len(hist) and bool(hist.loc[hist["spec"] == data["best"], "predicted_blocks"].any()):
+        note(f"warning: the latency of {data['best']} includes blocks the table lacks, predicted by its regressor; "
+             f"measure them (lut build) or check with --verify")
     if verify and result.feasible and tables:
         data["verify"] = _verify(tables[0], hist, verify, protocol, problem)
 

@@ -32,6 +32,7 @@ leave it on the phone as ``/data/local/tmp/benchmark_model``.
 from __future__ import annotations
 
 import dataclasses
+from numbers import Integral, Real
 import posixpath
 import re
 import time
@@ -42,6 +43,7 @@ from lutnas.devices.adb_transport import AdbConnectionLost, Transport, make_tran
 from lutnas.devices.base import Artifact, Device
 from lutnas.devices.fingerprint import package_version
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import Interval
 from lutnas.profiler.categories import categorize_tflite_op
 from lutnas.profiler.protocol import Protocol
 from lutnas.profiler.records import OpRecord
@@ -136,6 +138,12 @@ class AdbDevice(Device):
     defaults = {"target": None, "transport": "auto", "benchmark_model": None, "remote_dir": "/data/local/tmp/lutnas",
                 "threads": 1, "cores": "big", "xnnpack": True, "invocations": 3, "max_temp_c": 45.0,
                 "cooldown_max_s": 120.0, "reconnect_s": 60.0, "adb": None, "key_path": None}
+    _parameter_constraints = {"target": [str, None], "transport": [str], "benchmark_model": [str, None],
+                              "remote_dir": [str], "cores": [str], "adb": [str, None], "key_path": [str, None],
+                              "threads": [Interval(Integral, 1, 1024)], "xnnpack": [bool],
+                              "invocations": [Interval(Integral, 1, 10_000)],
+                              "max_temp_c": [Interval(Real, 0, 200)], "cooldown_max_s": [Interval(Real, 0, None)],
+                              "reconnect_s": [Interval(Real, 0, None)]}
 
     def __init__(self, transport_factory: Callable[[], Transport] | None = None,
                  sleep: Callable[[float], None] = time.sleep, **params: Any) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import convert_params, validate_params
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.profiler.records import OpRecord
@@ -53,11 +54,16 @@ class Device(abc.ABC):
     #: parameter names the constructor accepts, with defaults (recorded in every table)
     defaults: ClassVar[dict[str, Any]] = {}
 
+    #: declared types and ranges of options (:mod:`lutnas.params`), checked at construction
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - set(self.defaults)
         if unknown:
             allowed = ", ".join(sorted(self.defaults)) or "none"
             raise InputError(f"device {self.name!r} has no option(s) {', '.join(sorted(unknown))}; options: {allowed}")
+        params = convert_params(self._parameter_constraints, params)
+        validate_params(type(self).__name__, self._parameter_constraints, params)
         self.params: dict[str, Any] = {**self.defaults, **params}
 
     def __repr__(self) -> str:
@@ -128,5 +134,9 @@ def cache_dir(kind: str) -> Path:
     """``$LUTNAS_CACHE/<kind>`` (default ``~/.cache/lutnas/<kind>``), created on demand."""
     root = Path(os.environ.get("LUTNAS_CACHE", Path.home() / ".cache" / "lutnas"))
     path = root / kind
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cache folder {str(path)!r} cannot be created ({exc.strerror or exc}); point LUTNAS_CACHE "
+                         f"at a writable folder") from None
     return path

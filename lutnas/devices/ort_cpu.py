@@ -16,6 +16,7 @@ category of their neighbours in the optimised graph.
 from __future__ import annotations
 
 import dataclasses
+from numbers import Integral
 import json
 import os
 import tempfile
@@ -27,6 +28,7 @@ from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
 from lutnas.devices.exporters import export_onnx, onnx_node_scopes  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import Interval
 from lutnas.profiler.categories import DATA_MOVEMENT, SPLITS, categorize_created_node
 from lutnas.profiler.protocol import Protocol, run_protocol
 from lutnas.profiler.records import OpRecord
@@ -40,6 +42,7 @@ class OrtCPUDevice(Device):
     description = "ONNX Runtime CPU execution provider (torch.onnx export; ORT profiler for per-op records)"
     supports_op_profile = True
     defaults = {"threads": 1, "opt": "all", "exporter": "torchscript", "opset": 17}
+    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "opset": [Interval(Integral, 7, 99)]}
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
@@ -76,13 +79,22 @@ class OrtCPUDevice(Device):
         digest = module_digest(module, example, "onnx", p["exporter"], p["opset"], torch.__version__)
         path = cache_dir("onnx") / f"{digest[:32]}.onnx"
         scopes_path = path.with_suffix(".scopes.json")
-        if not (path.exists() and scopes_path.exists()):
-            export_onnx(module, example, path, p["exporter"], p["opset"])
-            scopes_path.write_text(json.dumps(onnx_node_scopes(path, module)))
-        session = self._session(path)
+        cached = path.exists() and scopes_path.exists()
+        for attempt in range(2):
+            if not cached:
+                export_onnx(module, example, path, p["exporter"], p["opset"])
+                scopes_path.write_text(json.dumps(onnx_node_scopes(path, module)))
+            try:
+                session = self._session(path)
+                scopes = json.loads(scopes_path.read_text())
+                break
+            except (DeviceError, ValueError):
+                if not cached:
+                    raise
+                cached = False  # a corrupt cached export (a crash mid-write, a full disk): export it again
         feeds = {session.get_inputs()[0].name: example.detach().cpu().numpy()}
         return Artifact(self.name, digest, session, feeds, path,
-                        {"scopes": json.loads(scopes_path.read_text()), "exporter": p["exporter"], "opset": p["opset"]})
+                        {"scopes": scopes, "exporter": p["exporter"], "opset": p["opset"]})
 
     def _options(self):
         import onnxruntime as ort

@@ -6,52 +6,40 @@ the class registered as ``adb``). Entry points are looked up on request, never a
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any
 
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
-from lutnas.plugins import load_class
+from lutnas.registry import Registry
 
-BUILTIN: dict[str, str] = {
+#: every device runner: built-ins and the entry-point group ``lutnas.devices``
+DEVICES: Registry[type[Device]] = Registry("device", "lutnas.devices", {
     "torch-cpu": "lutnas.devices.torch_cpu:TorchCPUDevice",
     "ort-cpu": "lutnas.devices.ort_cpu:OrtCPUDevice",
     "torch-cuda": "lutnas.devices.torch_cuda:TorchCUDADevice",
     "tensorrt": "lutnas.devices.tensorrt:TensorRTDevice",
     "tflite-cpu": "lutnas.devices.tflite_cpu:TFLiteCPUDevice",
     "adb": "lutnas.devices.adb:AdbDevice",
-}
-
-
-def _load(target: str) -> type[Device]:
-    return load_class(target, Device)
+}, base=Device, prefixed=True)
 
 
 def device_classes() -> dict[str, type[Device] | Exception]:
     """Every registered name -> its class (or the exception that stopped it from loading)."""
-    found: dict[str, type[Device] | Exception] = {}
-    targets = dict(BUILTIN)
-    for ep in importlib.metadata.entry_points(group="lutnas.devices"):
-        targets.setdefault(ep.name, ep.value)
-    for name, target in targets.items():
-        try:
-            found[name] = _load(target)
-        except Exception as exc:  # a broken third-party plug-in must not hide the others
-            found[name] = exc
-    return found
+    return DEVICES.items()
 
 
 def get_device(name: str, **params: Any) -> Device:
-    """Instantiate the device ``name`` (``adb:SERIAL`` passes ``serial=SERIAL``) with options."""
-    classes = device_classes()
-    base, _, arg = name.partition(":")
-    key = name if name in classes else base
-    cls = classes.get(key)
-    if cls is None:
-        raise InputError(f"device {name!r} is not known; available: {', '.join(sorted(classes))}")
-    if isinstance(cls, Exception):
-        raise InputError(f"device {name!r} could not be loaded: {cls}")
-    if arg and key == base:
+    """Instantiate the device ``name`` (``adb:SERIAL`` passes ``target=SERIAL``) with options.
+
+    String options (``--device-option xnnpack=no``) are converted by the class's declared
+    parameter types, then checked (:mod:`lutnas.params`).
+    """
+    key, arg = DEVICES.resolve(name)
+    try:
+        cls = DEVICES.load(key)
+    except InputError as exc:
+        raise InputError(f"device {name!r} could not be loaded: {exc}") from None
+    if arg:
         params = {"target": arg, **params}
     return cls(**params)
 

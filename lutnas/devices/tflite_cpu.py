@@ -18,6 +18,7 @@ RESHAPE/TRANSPOSE/SLICE under the Attention scope. Tensors without scopes fall b
 
 from __future__ import annotations
 
+from numbers import Integral
 import copy
 import os
 import tempfile
@@ -30,6 +31,7 @@ from lutnas.devices.base import Artifact, Device
 from lutnas.devices.exporters import cached_tflite, export_tflite, tflite_file  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import Interval
 from lutnas.profiler.categories import categorize_tflite_op, scopes_of  # noqa: F401  (rules live in the profiler)
 from lutnas.profiler.protocol import Protocol, get_protocol, run_protocol
 from lutnas.profiler.records import OpRecord
@@ -39,6 +41,7 @@ class TFLiteCPUDevice(Device):
     description = "LiteRT/TFLite on this CPU (litert-torch export; single-op sub-models for per-op records)"
     supports_op_profile = True
     defaults = {"threads": 1, "xnnpack": True}
+    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "xnnpack": [bool]}
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:

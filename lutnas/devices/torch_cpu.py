@@ -7,6 +7,7 @@ come from ``torch.profiler`` (top-level aten ops, so nothing is counted twice).
 
 from __future__ import annotations
 
+from numbers import Integral
 import contextlib
 import statistics
 from collections import defaultdict
@@ -17,6 +18,7 @@ import torch
 from lutnas.devices.base import Artifact, Device, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import InputError
+from lutnas.params import Interval
 from lutnas.profiler.categories import categorize_torch_op
 from lutnas.profiler.protocol import Protocol, run_protocol
 from lutnas.profiler.records import OpRecord
@@ -39,6 +41,7 @@ class TorchCPUDevice(Device):
     description = "eager PyTorch on this CPU (torch.profiler for per-op records)"
     supports_op_profile = True
     defaults = {"threads": 1}
+    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)]}
 
     def _threads(self) -> int:
         n = self.params["threads"]

@@ -20,6 +20,7 @@ saved kineto traces, :mod:`lutnas.profiler.parsers.torch_profiler`).
 from __future__ import annotations
 
 import dataclasses
+from numbers import Integral
 import json
 import subprocess
 import tempfile
@@ -29,6 +30,7 @@ from typing import Any, Callable
 from lutnas.devices.base import Artifact, Device, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import DeviceError, InputError
+from lutnas.params import Interval
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol, run_protocol
 from lutnas.profiler.records import OpRecord
@@ -77,6 +79,8 @@ class TorchCUDADevice(Device):
     description = "eager PyTorch on an NVIDIA GPU (CUDA events; torch.profiler kernels for per-op records)"
     supports_op_profile = True
     defaults = {"index": 0, "mode": "latency", "max_batch": 4096, "graphs": True}
+    _parameter_constraints = {"index": [Interval(Integral, 0, 1024)], "max_batch": [Interval(Integral, 1, 1 << 20)],
+                              "graphs": [bool]}
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from lutnas.errors import InputError
+from lutnas.locks import writer_lock
 from lutnas.luts.schema import read_table, write_table
 
 #: fewest models/rows from which a correction is even considered
@@ -128,10 +129,12 @@ def save_calibration(path: str | Path, calibration: dict[str, Any]) -> None:
 
 
 def update_meta(path: str | Path, **entries: Any) -> None:
-    """Store ``entries`` in the table's metadata (atomic rewrite; rows unchanged)."""
-    table, meta = read_table(path)
-    meta.update(entries)
-    write_table(table.to_pylist(), {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, path)
+    """Store ``entries`` in the table's metadata (atomic rewrite under the table's write lock; rows
+    unchanged, read under the lock so none written meanwhile is dropped)."""
+    with writer_lock(path, "table"):
+        table, meta = read_table(path)
+        meta.update(entries)
+        write_table(table.to_pylist(), {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, path)
 
 
 def budget_margin(validation: dict[str, Any] | None, k: float = 2.0) -> dict[str, Any]:

@@ -77,6 +77,12 @@ def write_table(rows: list[dict[str, Any]], meta: dict[str, Any], path: str | Pa
     table = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows], schema=schema)
     blob = {"creator": f"lutnas {lutnas.__version__}", "schema_version": SCHEMA_VERSION, **meta}
     table = table.replace_schema_metadata({META_KEY: json.dumps(blob, default=str).encode()})
+    write_parquet_atomic(table, path)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Temp file in the same folder, fsync, rename: a reader sees the old file or the new one,
+    never half of one (a crash or a full disk leaves the old file intact)."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
@@ -111,4 +117,30 @@ def read_table(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
     missing = [c for c in ("kind", "key", "batch", "median_ms") if c not in table.column_names]
     if missing:
         raise InputError(f"LUT {str(path)!r} lacks column(s) {', '.join(missing)}; is it a lutnas table?")
+    check_rows(table, path)
     return table, meta
+
+
+def check_rows(table: pa.Table, path: str | Path) -> None:
+    """Refuse rows no lookup can trust, naming the file and the first bad rows: a missing,
+    infinite or (unflagged) negative median, a missing key or batch, one key twice at one batch."""
+    import numpy as np
+
+    keys = table.column("key").to_pylist()
+    batch = table.column("batch").to_pylist()
+    med = np.asarray(table.column("median_ms").to_numpy(zero_copy_only=False), dtype=float)
+    flagged = (np.asarray(table.column("flagged").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+               if "flagged" in table.column_names else np.zeros(len(med), bool))
+    bad = [i for i in range(len(med)) if keys[i] is None or batch[i] is None or not np.isfinite(med[i])
+           or (med[i] < 0 and not flagged[i])]
+    if bad:
+        shown = ", ".join(f"{keys[i]} (batch {batch[i]}, median_ms {med[i]!r})" for i in bad[:3])
+        raise InputError(f"LUT {str(path)!r}: {len(bad)} row(s) with a missing key or a missing, infinite or "
+                         f"negative median: {shown}{' ...' if len(bad) > 3 else ''}; rebuild them or remove the rows")
+    seen: dict[tuple[str, int], int] = {}
+    for i, k in enumerate(zip(keys, batch)):
+        if k in seen:
+            j = seen[k]
+            raise InputError(f"LUT {str(path)!r}: key {k[0]} at batch {k[1]} appears twice (median_ms {med[j]:.4g} and "
+                             f"{med[i]:.4g}); a table holds one row per key and batch")
+        seen[k] = i

@@ -101,6 +101,26 @@ class LUT:
             self._index[cache_key] = (fields, vals, sub["median_ms"].to_numpy(dtype=float), sub.index.to_numpy())
         return self._index[cache_key]
 
+    def _check_batch(self, batch: int) -> None:
+        """A batch the table has no row of is refused (the regressor would answer with another batch's numbers)."""
+        if not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise InputError(f"batch must be a positive integer; got {batch!r}")
+        batches = sorted({int(b) for b in self.rows["batch"].unique()}) if len(self.rows) else []
+        if batches and batch not in batches:
+            raise InputError(f"LUT {self.path or ''} holds batch {', '.join(map(str, batches))}, not {batch}; "
+                             f"build rows at --batch {batch} first")
+
+    def extrapolation(self, key: BlockKey, batch: int = 1) -> str | None:
+        """Which fields of ``key`` lie outside the range the table measured for its kind (None: inside)."""
+        rows = self.rows[(self.rows["kind"] == key.kind) & (self.rows["batch"] == batch)]
+        out = []
+        for f, v in key.fields().items():
+            if f in rows and isinstance(v, (int, float)) and len(rows):
+                lo, hi = float(rows[f].min()), float(rows[f].max())
+                if v < lo or v > hi:
+                    out.append(f"{f} {v:g} {'<' if v < lo else '>'} {lo if v < lo else hi:g}")
+        return ", ".join(out) or None
+
     def regressor(self) -> BlockRegressor:
         """The unseen-block regressor, fitted lazily on this table's unflagged rows (a kind whose rows
         are all flagged — a noisy host — is fitted on them rather than not at all)."""
@@ -120,6 +140,7 @@ class LUT:
         Measured rows are found by packing the key fields into one int64 code and a binary
         search; keys the table lacks go to the regressor once per unique key.
         """
+        self._check_batch(batch)
         names, table_vals, table_ms, _ = self._kind_index(kind, batch)
         cls = kind_class(kind)
         types = cls.field_types()
@@ -323,7 +344,7 @@ class LUT:
             needed = {k.canonical() for k in keys}
             have = set(rows["key"])
             data["coverage"] = {"space_blocks": len(needed), "measured": len(needed & have),
-                                "fraction": len(needed & have) / len(needed) if needed else 1.0}
+                                "fraction": len(needed & have) / len(needed) if needed else None}
         try:
             data["regressor"] = self.regressor().errors_
         except Exception as exc:  # a table too small to fit one is still a table

@@ -21,6 +21,7 @@ from lutnas.categories import column_name
 from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
+from lutnas.locks import writer_lock
 from lutnas.measure.sentinel import Sentinel, choose_sentinel
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
@@ -72,6 +73,7 @@ class BuildPlan:
     todo: list[BlockKey]
     info: dict[str, Any]
     settings: dict[str, Any]
+    disk_stamp: tuple[int, int] | None = None  # (mtime, size) of ``out`` after our last write
 
     def add(self, row: dict[str, Any], hosts: list[str] | None = None) -> None:
         if hosts:
@@ -79,7 +81,9 @@ class BuildPlan:
         self.replace(row)
 
     def replace(self, row: dict[str, Any]) -> None:
-        """Put ``row`` in place of the row with the same key and batch, or append it (atomic rewrite)."""
+        """Put ``row`` in place of the row with the same key and batch, or append it (atomic rewrite;
+        rows another writer put in ``out`` meanwhile are merged first, never dropped)."""
+        self._merge_disk()
         for i, old in enumerate(self.rows):
             if old["key"] == row["key"] and int(old["batch"]) == int(row["batch"]):
                 self.rows[i] = row
@@ -87,6 +91,45 @@ class BuildPlan:
         else:
             self.rows.append(row)
         write_table(self.rows, self.meta, self.out)
+        self.disk_stamp = _file_stamp(self.out)
+
+    def _merge_disk(self) -> None:
+        """Rows (and a calibration, a stored validation...) another writer put in ``out`` since our
+        last write are kept: the table is re-read when it changed on disk and merged, never overwritten."""
+        now = _file_stamp(self.out)
+        if now is None or now == self.disk_stamp:
+            return
+        table, meta = read_table(self.out)
+        have = {(r["key"], int(r["batch"])) for r in self.rows}
+        self.rows.extend(r for r in table.to_pylist() if (r["key"], int(r["batch"])) not in have)
+        self.meta.update({k: v for k, v in meta.items() if k not in _BUILD_META})
+        self.disk_stamp = now
+
+
+#: metadata a build writes itself; anything else in a table's metadata belongs to other commands
+_BUILD_META = {"creator", "schema_version", "device", "fingerprint", "protocol", "space", "method", "granularity",
+               "device_params", "removal_hosts", "copies", "sentinel"}
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _check_copies(path: Path, meta: dict[str, Any], rows: list[dict[str, Any]], copies: int | str) -> None:
+    """A table holds rows of one copies setting: resuming with another would mix them."""
+    old = meta.get("copies")
+    if old is None:  # tables written before the setting was recorded: judge by the rows
+        counts = {int(r.get("copies") or 1) for r in rows}
+        if not rows or copies == "auto" or counts == {copies}:
+            return
+        old = counts.pop() if len(counts) == 1 else "auto"
+    if old != copies:
+        raise InputError(f"LUT {str(path)!r} was measured with --copies {old}, not {copies}; "
+                         f"refusing to mix rows (use the same --copies or another --out)")
 
 
 def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: dict[str, Any], space: Space,
@@ -115,6 +158,9 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
         all_keys = space.module_keys()
     else:
         all_keys = space.unique_blocks(specs)
+    if not all_keys:
+        raise InputError(f"the selection holds no specs of space {space.name!r} (check --values, --sample or "
+                         f"--specs); nothing to build")
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
     old_meta: dict[str, Any] = {}
@@ -122,12 +168,13 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
         table, old_meta = read_table(out)
         warnings = _check_compatible(out, old_meta, fingerprint, space, protocol, method, granularity)
         rows = table.to_pylist()
+        _check_copies(out, old_meta, rows, copies)
     # a transferred (predicted) row is replaced when its block is measured for real
     done = {(r["key"], int(r["batch"])) for r in rows if r.get("method") != "transferred"}
     todo = [k for k in all_keys if (k.canonical(), batch) not in done]
     meta = {"device": device_label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
             "method": method, "granularity": granularity, "device_params": dict(device_params),
-            "removal_hosts": dict(old_meta.get("removal_hosts") or {})}
+            "removal_hosts": dict(old_meta.get("removal_hosts") or {}), "copies": copies}
     for kept in ("calibration", "sentinel"):
         if old_meta.get(kept):
             meta[kept] = old_meta[kept]
@@ -136,7 +183,7 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
     if not out.exists():
         write_table(rows, meta, out)
     settings = {"protocol": protocol, "batch": batch, "copies": copies, "ops": ops, "op_runs": op_runs, "method": method}
-    return BuildPlan(out, rows, meta, todo, info, settings)
+    return BuildPlan(out, rows, meta, todo, info, settings, _file_stamp(out))
 
 
 def measure_key(device: Device, space: Space, key: BlockKey, settings: dict[str, Any],
@@ -205,8 +252,18 @@ def build_lut(
         (monotonicity) and outliers of their kind's cost model (:mod:`lutnas.measure.recheck`);
         what stays odd is flagged with its reason.
 
-    Returns a dict with counts and the output path.
+    Returns a dict with counts and the output path. ``out`` is locked for the whole build: a
+    second writer (build, calibrate) is refused with one line.
     """
+    with writer_lock(out):
+        return _build(device, space, specs, out, protocol, batch, copies, ops, op_runs, method, keys, modules,
+                      progress, stop_after, sentinel_every, pause_s, recheck)
+
+
+def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, protocol: Protocol, batch: int,
+           copies: int | str, ops: bool, op_runs: int, method: str, keys: Iterable[BlockKey] | None, modules: bool,
+           progress: Callable[[str, dict[str, Any]], None] | None, stop_after: int | None, sentinel_every: int,
+           pause_s: float, recheck: bool) -> dict[str, Any]:
     plan = plan_build(device.label, device.fingerprint(), dict(device.params), space, specs, out,
                       protocol, batch, copies, ops, op_runs, method, keys, modules)
     info = plan.info

@@ -13,11 +13,13 @@ device has no actor left, its table stops with what it has (re-run to resume).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from lutnas.errors import DeviceError
+from lutnas.locks import writer_lock
 from lutnas.measure.build import CONFIG_KEYS, BuildPlan, plan_build
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -72,7 +74,21 @@ def farm_build(devices: Sequence[str], space: Space, specs: Sequence[Spec], out_
 
     ``progress(device, event, info)`` gets ``plan``/``row``/``done``/``lost`` events;
     ``on_row(device, rows_done, actors)`` is a test hook called after each written row.
+
+    Every table is locked for the whole run (a second writer is refused with one line).
     """
+    with contextlib.ExitStack() as locks:
+        for device in devices:
+            locks.enter_context(writer_lock(out_paths[device]))
+        return _farm_build(devices, space, specs, out_paths, protocol, device_params, address, batch, copies, ops,
+                           op_runs, method, keys, modules, progress, on_row)
+
+
+def _farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_paths: dict[str, Path], protocol: Protocol,
+                device_params: dict[str, Any] | None, address: str | None, batch: int, copies: int | str, ops: bool,
+                op_runs: int, method: str, keys: Any, modules: bool,
+                progress: Callable[[str, str, dict[str, Any]], None] | None,
+                on_row: Callable[[str, int, dict[str, Any]], None] | None) -> dict[str, dict[str, Any]]:
     ray = connect(address, devices)
     lost_errors = _lost_errors(ray)
     remote_cls = ray.remote(_DeviceWorker)

@@ -91,6 +91,8 @@ class Problem:
     objective : callable(specs) -> array of scores, higher is better
     """
 
+    objective_name: str | None = None  # the name the objective was chosen by (search histories record it)
+
     def __init__(self, space: Space, costs: dict[str, CostFn], constraints: Sequence[Constraint], objective: CostFn) -> None:
         unknown = [c.cost for c in constraints if c.cost not in costs]
         if unknown:

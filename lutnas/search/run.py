@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from lutnas.errors import InputError
+from lutnas.locks import writer_lock
 from lutnas.search.base import Searcher
+from lutnas.search.history import problem_signature, read_history, write_history
 from lutnas.search.problem import Evaluation, Problem
 
 
@@ -26,6 +28,7 @@ class SearchResult:
     cached: int
     seconds: float
     history: pd.DataFrame
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)  # the searcher's report (path, family...)
 
 
 class _Cache:
@@ -33,12 +36,6 @@ class _Cache:
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
-
-    def load(self, path: Path) -> None:
-        df = pd.read_parquet(path)
-        for r in df.to_dict("records"):
-            self.rows[r["spec"]] = r
-
 
 def run_search(problem: Problem, searcher: Searcher, budget: int, batch: int = 64, history: str | Path | None = None,
                progress: Callable[[int, int], None] | None = None) -> SearchResult:
@@ -48,30 +45,38 @@ def run_search(problem: Problem, searcher: Searcher, budget: int, batch: int = 6
     atomically after each batch. If ``history`` exists, the run replays: the searcher is seeded the
     same way and every spec found in the history takes its stored result instead of being
     re-evaluated, so an interrupted search continues where it stopped with identical results.
+    The history records its problem: one written for another problem is refused. The file is
+    locked for the whole run (a second search on it is refused).
     """
     if budget < 1:
         raise InputError(f"budget must be >= 1; got {budget}")
-    searcher.setup(problem)
-    cache = _Cache()
+    if batch < 1:
+        raise InputError(f"batch must be >= 1; got {batch}")
     path = Path(history) if history else None
+    with writer_lock(path) if path else contextlib.nullcontext():
+        return _run(problem, searcher, budget, batch, path, progress)
+
+
+def _run(problem: Problem, searcher: Searcher, budget: int, batch: int, path: Path | None,
+         progress: Callable[[int, int], None] | None) -> SearchResult:
+    cache = _Cache()
+    signature = problem_signature(problem)
     if path and path.exists():
-        try:
-            cache.load(path)
-        except Exception as exc:
-            raise InputError(f"search history {str(path)!r} could not be read: {exc}") from None
+        cache.rows = read_history(path, signature)
+    run = searcher.start(problem)
     start = time.perf_counter()
     records: list[dict[str, Any]] = []
     evaluations = cached = 0
     cost_names = list(problem.costs)
     while evaluations < budget:
-        specs = searcher.ask(min(batch, budget - evaluations))
+        specs = searcher.ask(run, min(batch, budget - evaluations))
         if not specs:
             break
         specs = specs[: budget - evaluations]
         hit = [s.canonical() in cache.rows for s in specs]
         res = _evaluate_with_cache(problem, specs, hit, cache, cost_names)
         cached += sum(hit)
-        searcher.tell(specs, res)
+        searcher.tell(run, specs, res)
         for i, s in enumerate(specs):
             row = {"spec": s.canonical(), **s.factors(),
                    **{n: float(res.costs[n][i]) for n in cost_names}, "score": float(res.score[i]),
@@ -81,12 +86,13 @@ def run_search(problem: Problem, searcher: Searcher, budget: int, batch: int = 6
             cache.rows[row["spec"]] = row
         evaluations += len(specs)
         if path:
-            _write(path, records, cache)
+            _write(path, records, cache, signature)
         if progress:
             progress(evaluations, budget)
     hist = pd.DataFrame(records)
-    best = searcher.feasible_best(1)
-    result = SearchResult(None, None, {}, False, evaluations, cached, time.perf_counter() - start, hist)
+    best = run.feasible_best(1)
+    result = SearchResult(None, None, {}, False, evaluations, cached, time.perf_counter() - start, hist,
+                          searcher.report(run))
     if best:
         spec, score = best[0]
         row = next(r for r in reversed(records) if r["spec"] == spec.canonical())
@@ -116,15 +122,11 @@ def _evaluate_with_cache(problem: Problem, specs: list[Any], hit: list[bool], ca
     return Evaluation(specs, costs, feasible, score, predicted)
 
 
-def _write(path: Path, records: list[dict[str, Any]], cache: _Cache) -> None:
+def _write(path: Path, records: list[dict[str, Any]], cache: _Cache, signature: dict[str, Any]) -> None:
     """History = this run's records plus older rows not replayed yet (nothing is lost on resume)."""
     seen = {r["spec"] for r in records}
     older = [r for k, r in cache.rows.items() if k not in seen]
-    df = pd.DataFrame(records + older)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    write_history(path, records + older, signature)
 
 
 def fastest_spec(problem: Problem, name: str | None = None) -> tuple[Any, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from lutnas.errors import InputError
@@ -26,8 +27,8 @@ def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict
             ms = float(x)
         except ValueError:
             raise InputError(f"--latency-ms {v!r} is not a number of milliseconds") from None
-        if ms <= 0:
-            raise InputError(f"--latency-ms must be positive; got {ms}")
+        if not math.isfinite(ms) or ms <= 0:
+            raise InputError(f"--latency-ms must be a positive, finite number of milliseconds; got {v!r}")
         for d in targets:
             out[d] = ms
     return out
@@ -36,6 +37,12 @@ def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict
 def build_problem(space: Space, luts: Sequence[LUT], latency: Sequence[str] = (), params_m: float | None = None,
                   gflops: float | None = None, window: float | None = None, objective: str = "flops",
                   seed: int = 0, batch: int = 1) -> Problem:
+    _check_budget("--params-m", params_m)
+    _check_budget("--gflops", gflops)
+    if window is not None and not (0 < window <= 1):
+        raise InputError(f"--window must be in (0, 1] (a fraction of the budget); got {window!r}")
+    if batch < 1:
+        raise InputError(f"--batch must be >= 1; got {batch}")
     costs: dict[str, Any] = {}
     for lut in luts:
         cost = LatencyCost(lut, batch)
@@ -52,4 +59,11 @@ def build_problem(space: Space, luts: Sequence[LUT], latency: Sequence[str] = ()
         constraints.append(Constraint("params_m", params_m))
     if gflops is not None:
         constraints.append(Constraint("gflops", gflops, window * gflops if (window and not luts) else None))
-    return Problem(space, costs, constraints, get_objective(objective, seed))
+    problem = Problem(space, costs, constraints, get_objective(objective, seed))
+    problem.objective_name = objective  # recorded in search histories
+    return problem
+
+
+def _check_budget(option: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise InputError(f"{option} must be a positive, finite number; got {value!r}")

@@ -20,13 +20,16 @@ from importlib.metadata import entry_points
 from typing import Any, Mapping, Sequence
 
 from lutnas.errors import InputError
+from lutnas.registry import Registry
 from lutnas.spaces.base import Space, Spec
 
 GROUP = "lutnas.spaces"
 #: spaces with more specs than this are sampled, never enumerated (autovit-*: 6.9e8)
 ENUMERATION_LIMIT = 200_000
 
-_SPACES: dict[str, Space] = {}
+#: name -> space; lookups go through the one plug-in registry (:mod:`lutnas.registry`), entry points
+#: are read by :func:`load_plugins` (an entry point may declare several spaces)
+_SPACES: Registry[Space] = Registry("space", GROUP, discover=False)
 _FAMILIES: dict[str, type[Space]] = {}
 _FAILED: dict[str, str] = {}
 _state = {"builtins": False, "plugins": False}
@@ -50,7 +53,7 @@ def _add(space: Space) -> None:
     owner = _FAMILIES.setdefault(family, type(space))
     if owner is not type(space):
         raise ValueError(f"spec family {family!r} is already registered by {owner.__name__}")
-    _SPACES[space.name] = space
+    _SPACES.register(space.name, space)
 
 
 def _builtins() -> None:
@@ -84,7 +87,7 @@ def load_plugins() -> None:
 def list_spaces() -> dict[str, Space]:
     """Every registered space, name -> space."""
     load_plugins()
-    return dict(_SPACES)
+    return {name: _SPACES.get(name) for name in _SPACES.names()}
 
 
 def families() -> dict[str, type[Space]]:
@@ -96,11 +99,9 @@ def families() -> dict[str, type[Space]]:
 def get_space(name: str, values: Mapping[str, Sequence[float]] | None = None) -> Space:
     """A registered space by name, optionally narrowed by ``values``."""
     load_plugins()
-    if name not in _SPACES:
-        if name in _FAILED:
-            raise InputError(f"space {name!r} is installed but failed to load: {_FAILED[name]}")
-        raise InputError(f"space {name!r} is not known; available: {', '.join(sorted(_SPACES))}")
-    return _SPACES[name].narrow(values or {})
+    if name not in _SPACES and name in _FAILED:
+        raise InputError(f"space {name!r} is installed but failed to load: {_FAILED[name]}")
+    return _SPACES.get(name).narrow(values or {})
 
 
 def space_from_dict(data: Mapping[str, Any]) -> Space:

@@ -13,11 +13,14 @@ from typing import Callable
 
 from lutnas.profiler.parsers import ort, tf_benchmark, tflite, torch_profiler, torch_table, trtexec, trtexec_json
 from lutnas.profiler.parsers.base import ParseError, ParseResult, load_json, read_text
+from lutnas.errors import InputError
+from lutnas.registry import Registry
 
 TOOLS = ("tflite", "tf-benchmark", "trtexec", "trtexec-profile", "trtexec-times", "trex-summary", "ort-profile",
          "torch-table", "torch-trace")
 
-PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
+#: every parser: built-ins and the entry-point group ``lutnas.parsers`` (``parse(text, source) -> ParseResult``)
+PARSERS: Registry[Callable[[str, str], ParseResult]] = Registry("tool", "lutnas.parsers", {
     "tflite": tflite.parse_tflite,
     "tf-benchmark": tf_benchmark.parse_tf_benchmark,
     "trtexec": trtexec.parse_trtexec,
@@ -27,7 +30,7 @@ PARSERS: dict[str, Callable[[str, str], ParseResult]] = {
     "ort-profile": ort.parse_ort_profile,
     "torch-table": torch_table.parse_torch_table,
     "torch-trace": torch_profiler.parse_torch_trace_text,
-}
+})
 
 _JSON_KINDS: tuple[tuple[Callable[[object], bool], str], ...] = (
     (ort.looks_like_events, "ort-profile"),
@@ -70,14 +73,14 @@ def parse_text(text: str, tool: str = "auto", source: str = "") -> ParseResult:
     """Parse ``text`` as ``tool`` (``auto`` detects it). Any failure is one ParseError line: a
     parser bug on odd input is reported as such (set LUTNAS_DEBUG=1 for its traceback)."""
     if tool != "auto" and tool not in PARSERS:
-        raise ParseError(f"tool {tool!r} is not known; choose from auto, {', '.join(TOOLS)}")
+        raise ParseError(f"tool {tool!r} is not known; choose from auto, {', '.join(PARSERS.names())}")
     if not text.strip():
         raise ParseError(f"{source or 'input'}: file is empty")
     try:
         if tool == "auto":
             tool = detect_tool(text, source)
-        return PARSERS[tool](text, source)
-    except ParseError:
+        return PARSERS.get(tool)(text, source)
+    except InputError:  # a ParseError, or a parser plug-in that cannot be loaded: already one line
         raise
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
             RecursionError) as exc:

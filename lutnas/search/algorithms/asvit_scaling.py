@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
 from lutnas.errors import InputError
+from lutnas.params import Interval, Numbers
 from lutnas.search.algorithms.greedy import _budget_of, cheapest
-from lutnas.search.base import Searcher
+from lutnas.search.base import Searcher, SearchRun
 from lutnas.spaces.registry import parse_spec
 from lutnas.spaces.vit import ViTSpec
 
@@ -23,66 +25,74 @@ class AsViTScaling(Searcher):
     name = "asvit-scaling"
     description = "seed 001 Algorithm 2: 16 width x depth choices per step ranked by L^E and kappa, up to the latency budget"
 
-    @classmethod
-    def default_params(cls):
-        return {"start": None, "widths": (1.05, 1.1, 1.15, 1.2), "depths": (1, 2, 3, 4),
-                "max_steps": 50}
+    defaults = {"start": None, "widths": (1.05, 1.1, 1.15, 1.2), "depths": (1, 2, 3, 4), "max_steps": 50}
+    _parameter_constraints = {"start": [str, None], "widths": [Numbers(Interval(Real, 1, 100, closed="neither"))],
+                              "depths": [Numbers(Interval(Integral, 1, 1000))],
+                              "max_steps": [Interval(Integral, 1, 100_000)]}
 
-    def setup_state(self) -> None:
-        space = self.problem.space
+    @property
+    def family(self) -> list[ViTSpec]:
+        """The family of the last run."""
+        return self.last_run_.family if self.last_run_ is not None else []
+
+    def _start(self, run: SearchRun) -> None:
+        space = run.problem.space
         if not {"d", "e"} <= set(space.factors):
             raise InputError(f"asvit-scaling grows a ViT's depth d and head dim e; space {space.name!r} has factors "
                              f"{', '.join(space.factors)}")
-        self.cost_name = self.problem.latency_names[0] if self.problem.latency_names else "gflops"
+        run.cost_name = run.problem.latency_names[0] if run.problem.latency_names else "gflops"
         start = self.params["start"]
-        self.current = parse_spec(start) if start else cheapest(self.problem, self.cost_name)
-        self.budget = _budget_of(self.problem, self.cost_name)
-        self.family: list[ViTSpec] = [self.current]
-        self.steps = 0
-        self._pending: list[ViTSpec] | None = None
+        run.current = parse_spec(start) if start else cheapest(run.problem, run.cost_name)
+        run.budget = _budget_of(run.problem, run.cost_name)
+        run.family = [run.current]
+        run.steps = 0
+        run.pending = None
 
-    def _choices(self) -> list[ViTSpec]:
-        s = self.current
+    def report(self, run: SearchRun) -> dict[str, Any]:
+        return {"family": [s.canonical() for s in run.family]}
+
+    def _choices(self, run: SearchRun) -> list[ViTSpec]:
+        s = run.current
         out = []
         for w in self.params["widths"]:
             e = max(s.e + 1, int(round(s.e * w)))
             for dd in self.params["depths"]:
                 out.append(s.replace(e=e, d=s.d + dd))
-        if self.budget is not None:
-            costs = self.problem.costs[self.cost_name](out)
-            out = [c for c, v in zip(out, costs) if v <= self.budget]
+        if run.budget is not None:
+            costs = run.problem.costs[run.cost_name](out)
+            out = [c for c, v in zip(out, costs) if v <= run.budget]
         return out
 
-    def _propose(self, n: int) -> list[Any]:
-        if self._pending is None:
-            if self.steps >= self.params["max_steps"]:
+    def _propose(self, run: SearchRun, n: int) -> list[Any]:
+        if run.pending is None:
+            if run.steps >= self.params["max_steps"]:
                 return []
-            self._pending = self._choices()
-            self._sent = 0
-            if not self._pending:
+            run.pending = self._choices(run)
+            run.sent = 0
+            if not run.pending:
                 return []
-        out = self._pending[self._sent:self._sent + n]
-        self._sent += len(out)
+        out = run.pending[run.sent:run.sent + n]
+        run.sent += len(out)
         return out
 
-    def _observe(self, specs, results) -> None:
-        if self._pending is None or self._sent < len(self._pending):
+    def _observe(self, run: SearchRun, specs, results) -> None:
+        if run.pending is None or run.sent < len(run.pending):
             return
-        pend = self._pending
-        scores = {s: sc for s, _, ok, sc in self.history if s in set(pend) and ok}
+        pend = run.pending
+        scores = {s: sc for s, _, ok, sc in run.history if s in set(pend) and ok}
         cands = [s for s in pend if s in scores]
-        self._pending = None
-        self.steps += 1
+        run.pending = None
+        run.steps += 1
         if not cands:
-            self.done = True
+            run.done = True
             return
         from scipy.stats import rankdata  # slow import: only when a step is ranked
 
-        objective = self.problem.objective
+        objective = run.problem.objective
         if hasattr(objective, "components"):
             le, kappa = objective.components(cands)
             rank = rankdata(-le) + rankdata(kappa)
         else:
             rank = rankdata(-np.array([scores[c] for c in cands]))
-        self.current = cands[int(np.argmin(rank))]
-        self.family.append(self.current)
+        run.current = cands[int(np.argmin(rank))]
+        run.family.append(run.current)

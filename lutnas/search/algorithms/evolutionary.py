@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
-from lutnas.search.base import Searcher
+from lutnas.errors import InputError
+from lutnas.params import Interval
+from lutnas.search.base import Searcher, SearchRun
 from lutnas.spaces.base import Spec
 
 
@@ -22,84 +25,96 @@ class Evolutionary(Searcher):
     name = "evolutionary"
     description = "seed 003: population 500, 20 iterations, 75 parents, 150 children, mutation 0.3, window 0.975"
 
-    @classmethod
-    def default_params(cls):
-        return {"population": 500, "iterations": 20, "parents": 75, "children": 150, "mutation_prob": 0.3,
+    defaults = {"population": 500, "iterations": 20, "parents": 75, "children": 150, "mutation_prob": 0.3,
                 "window": 0.975, "max_tries": 100}
+    _parameter_constraints = {"population": [Interval(Integral, 2, 1_000_000)],
+                              "iterations": [Interval(Integral, 1, 1_000_000)],
+                              "parents": [Interval(Integral, 1, 1_000_000)],
+                              "children": [Interval(Integral, 1, 1_000_000)],
+                              "mutation_prob": [Interval(Real, 0, 1)], "window": [Interval(Real, 0, 1)],
+                              "max_tries": [Interval(Integral, 1, 100_000)]}
 
-    def setup_state(self) -> None:
-        self.window_relaxed = False
-        self.generation = 0
-        self._queue: list[Spec] = []
-        self._evaluated: set[Spec] = set()
-        self._queue = self._initial(self.params["population"])
+    def _check_params(self) -> None:
+        if self.params["parents"] > self.params["population"]:
+            raise InputError(f"The 'parents' parameter of {type(self).__name__} must be at most population "
+                             f"({self.params['population']}). Got {self.params['parents']!r} instead.")
+
+    def _start(self, run: SearchRun) -> None:
+        run.window = self.params["window"]  # the run's window; relaxing it never touches the parameters
+        run.window_relaxed = False
+        run.generation = 0
+        run.evaluated = set()
+        run.queue = self._initial(run, self.params["population"])
+
+    def report(self, run: SearchRun) -> dict[str, Any]:
+        return {"window_relaxed": run.window_relaxed}
 
     # feasibility under the problem's constraints plus the window below the latency budget
-    def _ok(self, specs: list[Spec]) -> np.ndarray:
+    def _ok(self, run: SearchRun, specs: list[Spec]) -> np.ndarray:
         if not specs:
             return np.zeros(0, bool)
-        costs, ok, _ = self.problem.evaluate_costs(specs)
-        w = self.params["window"]
+        costs, ok, _ = run.problem.evaluate_costs(specs)
+        w = run.window
         if w:
-            for c in self.problem.constraints:
-                if c.cost in self.problem.latency_names or (not self.problem.latency_names and c.cost == "gflops"):
+            for c in run.problem.constraints:
+                if c.cost in run.problem.latency_names or (not run.problem.latency_names and c.cost == "gflops"):
                     ok &= costs[c.cost] >= w * c.upper
         return ok
 
-    def _initial(self, n: int) -> list[Spec]:
-        space = self.problem.space
+    def _initial(self, run: SearchRun, n: int) -> list[Spec]:
+        space = run.problem.space
         out: list[Spec] = []
         for _ in range(self.params["max_tries"]):
-            cands = [s for s in space.sample(min(space.size, 4 * n), self.rng) if s not in out]
-            out += [s for s, ok in zip(cands, self._ok(cands)) if ok]
+            cands = [s for s in space.sample(min(space.size, 4 * n), run.rng) if s not in out]
+            out += [s for s, ok in zip(cands, self._ok(run, cands)) if ok]
             if len(out) >= n:
                 break
-        if len(out) < min(n, self.params["parents"]) and self.params["window"]:
+        if len(out) < min(n, self.params["parents"]) and run.window:
             # the window holds fewer specs than one generation of parents (a small or coarse
             # space): drop the window, keep the constraints; `lutnas search` reports window_relaxed
-            self.params["window"] = 0.0
-            self.window_relaxed = True
-            return self._initial(n)
+            run.window = 0.0
+            run.window_relaxed = True
+            return self._initial(run, n)
         return list(dict.fromkeys(out))[:n]
 
-    def _children(self, parents: list[Spec], n: int) -> list[Spec]:
-        space = self.problem.space
+    def _children(self, run: SearchRun, parents: list[Spec], n: int) -> list[Spec]:
+        space = run.problem.space
         out: list[Spec] = []
         for _ in range(self.params["max_tries"]):
             cands = []
             for i in range(2 * n):
                 if i % 2 == 0:
-                    cands.append(self._mutate(parents[int(self.rng.integers(len(parents)))]))
+                    cands.append(self._mutate(run, parents[int(run.rng.integers(len(parents)))]))
                 else:
-                    a, b = self.rng.choice(len(parents), 2, replace=len(parents) < 2)
-                    cands.append(space.crossover(parents[int(a)], parents[int(b)], self.rng))
-            cands = [c for c in dict.fromkeys(cands) if c not in self._evaluated and c not in out]
-            out += [c for c, ok in zip(cands, self._ok(cands)) if ok]
+                    a, b = run.rng.choice(len(parents), 2, replace=len(parents) < 2)
+                    cands.append(space.crossover(parents[int(a)], parents[int(b)], run.rng))
+            cands = [c for c in dict.fromkeys(cands) if c not in run.evaluated and c not in out]
+            out += [c for c, ok in zip(cands, self._ok(run, cands)) if ok]
             if len(out) >= n:
                 break
         return out[:n]
 
-    def _mutate(self, spec: Spec) -> Spec:
-        return self.problem.space.mutate(spec, self.rng, self.params["mutation_prob"])
+    def _mutate(self, run: SearchRun, spec: Spec) -> Spec:
+        return run.problem.space.mutate(spec, run.rng, self.params["mutation_prob"])
 
-    def _propose(self, n: int) -> list[Any]:
-        while not self._queue:
-            if self.generation >= self.params["iterations"]:
+    def _propose(self, run: SearchRun, n: int) -> list[Any]:
+        while not run.queue:
+            if run.generation >= self.params["iterations"]:
                 return []
-            parents = [s for s, _ in self.feasible_best(self.params["parents"])]
+            parents = [s for s, _ in run.feasible_best(self.params["parents"])]
             if not parents:
                 return []
-            self.generation += 1
-            self._queue = self._children(parents, self.params["children"])
-            if not self._queue and self.params["window"]:
+            run.generation += 1
+            run.queue = self._children(run, parents, self.params["children"])
+            if not run.queue and run.window:
                 # every child inside the window has been evaluated: widen to the plain constraints
-                self.params["window"] = 0.0
-                self.window_relaxed = True
-                self._queue = self._children(parents, self.params["children"])
-            if not self._queue:
+                run.window = 0.0
+                run.window_relaxed = True
+                run.queue = self._children(run, parents, self.params["children"])
+            if not run.queue:
                 return []
-        out, self._queue = self._queue[:n], self._queue[n:]
-        self._evaluated.update(out)
+        out, run.queue = run.queue[:n], run.queue[n:]
+        run.evaluated.update(out)
         return out
 
 
@@ -113,22 +128,23 @@ class CoarseToFine(Evolutionary):
     name = "coarse-to-fine"
     description = "seed 004 Algorithm 2: coarse LUT-filtered sampling, fine evolution (50, 20, 10, Pd 0.2, Pm 0.4)"
 
-    @classmethod
-    def default_params(cls):
-        return {"population": 50, "iterations": 20, "parents": 10, "children": 50, "depth_prob": 0.2,
+    defaults = {"population": 50, "iterations": 20, "parents": 10, "children": 50, "depth_prob": 0.2,
                 "block_prob": 0.4, "coarse_samples": 1000, "window": 0.0, "max_tries": 100, "mutation_prob": 0.4}
+    _parameter_constraints = {**Evolutionary._parameter_constraints, "depth_prob": [Interval(Real, 0, 1)],
+                              "block_prob": [Interval(Real, 0, 1)],
+                              "coarse_samples": [Interval(Integral, 1, 10_000_000)]}
 
-    def _initial(self, n: int) -> list[Spec]:
-        space = self.problem.space
-        cands = list(dict.fromkeys(space.sample(min(space.size, self.params["coarse_samples"]), self.rng)))
-        ok = self._ok(cands)
+    def _initial(self, run: SearchRun, n: int) -> list[Spec]:
+        space = run.problem.space
+        cands = list(dict.fromkeys(space.sample(min(space.size, self.params["coarse_samples"]), run.rng)))
+        ok = self._ok(run, cands)
         feasible = [c for c, good in zip(cands, ok) if good]
         if not feasible:
             return []
-        lat = self.problem.cost_of(feasible)
+        lat = run.problem.cost_of(feasible)
         order = np.argsort(-lat)  # the most promising use the budget most fully
         return [feasible[i] for i in order[:n]]
 
-    def _mutate(self, spec: Spec) -> Spec:
+    def _mutate(self, run: SearchRun, spec: Spec) -> Spec:
         """The space's mutation, its depth factors with probability ``depth_prob``."""
-        return self.problem.space.mutate(spec, self.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])
+        return run.problem.space.mutate(spec, run.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])

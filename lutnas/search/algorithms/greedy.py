@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
-from lutnas.search.base import Searcher
+from lutnas.params import Interval, Numbers
+from lutnas.search.base import Searcher, SearchRun
 from lutnas.spaces.base import Spec
 from lutnas.spaces.registry import parse_spec, spec_pool
 
@@ -39,19 +41,25 @@ class Greedy(Searcher):
     name = "greedy"
     description = "seed 000 Algorithm 1: scale one factor at a time to each step's target cost"
 
-    @classmethod
-    def default_params(cls):
-        return {"start": None, "growth": 2.0, "steps": 6, "targets": None}
+    defaults = {"start": None, "growth": 2.0, "steps": 6, "targets": None}
+    _parameter_constraints = {"start": [str, None], "growth": [Interval(Real, 1, 1e6, closed="right")],
+                              "steps": [Interval(Integral, 1, 64)],
+                              "targets": [Numbers(Interval(Real, 0, None, closed="neither")), None]}
 
-    def setup_state(self) -> None:
-        p, space = self.params, self.problem.space
-        self.cost_name = self.problem.latency_names[0] if self.problem.latency_names else "gflops"
+    @property
+    def path(self) -> list[dict[str, Any]]:
+        """The greedy path of the last run (``start`` returns a fresh run each time)."""
+        return self.last_run_.path if self.last_run_ is not None else []
+
+    def _start(self, run: SearchRun) -> None:
+        p, space = self.params, run.problem.space
+        run.cost_name = run.problem.latency_names[0] if run.problem.latency_names else "gflops"
         start = parse_spec(p["start"]) if p["start"] else space.named_specs.get("seed-start")
         if start is None or not space.contains(start):
-            start = cheapest(self.problem, self.cost_name)
-        self.current = start
-        c0 = float(self.problem.costs[self.cost_name]([start])[0])
-        budget = _budget_of(self.problem, self.cost_name)
+            start = cheapest(run.problem, run.cost_name)
+        run.current = start
+        c0 = float(run.problem.costs[run.cost_name]([start])[0])
+        budget = _budget_of(run.problem, run.cost_name)
         if p["targets"]:
             targets = [float(t) for t in p["targets"]]
         else:
@@ -65,19 +73,19 @@ class Greedy(Searcher):
                 targets.append(c)
                 if budget is None and len(targets) >= p["steps"]:
                     break
-        self.targets = targets
-        self.budget = budget
-        self.step = 0
-        self.path: list[dict[str, Any]] = [{"step": 0, "spec": start, "cost": c0, "target": None}]
-        self._pending: list[Spec] | None = None
-        self.start = start
+        run.targets = targets
+        run.budget = budget
+        run.step = 0
+        run.path = [{"step": 0, "spec": start, "cost": c0, "target": None}]
+        run.pending = None
+        run.start = start
 
-    def scaled(self, spec: Spec, target: float) -> list[Spec]:
+    def scaled(self, run: SearchRun, spec: Spec, target: float) -> list[Spec]:
         """The six A_SF of Algorithm 1 (factors that cannot grow are skipped)."""
-        cost = self.problem.costs[self.cost_name]
+        cost = run.problem.costs[run.cost_name]
         out = []
-        for f in self.problem.space.factors:
-            ladder = self.problem.space.scale_up(spec, f)
+        for f in run.problem.space.factors:
+            ladder = run.problem.space.scale_up(spec, f)
             if not ladder:
                 continue
             costs = cost(ladder)
@@ -85,34 +93,38 @@ class Greedy(Searcher):
             out.append(ladder[int(reach[0])] if len(reach) else ladder[-1])
         return list(dict.fromkeys(out))
 
-    def _propose(self, n: int) -> list[Any]:
-        if self._pending is None:
-            if self.step >= len(self.targets):
+    def _propose(self, run: SearchRun, n: int) -> list[Any]:
+        if run.pending is None:
+            if run.step >= len(run.targets):
                 return []
-            cands = self.scaled(self.current, self.targets[self.step])
+            cands = self.scaled(run, run.current, run.targets[run.step])
             if not cands:
                 return []
-            self._pending = cands
-            self._sent = 0
-        batch = self._pending[self._sent:self._sent + n]
-        self._sent += len(batch)
+            run.pending = cands
+            run.sent = 0
+        batch = run.pending[run.sent:run.sent + n]
+        run.sent += len(batch)
         return batch
 
-    def _observe(self, specs, results) -> None:
-        if self._pending is None or self._sent < len(self._pending):
+    def _observe(self, run: SearchRun, specs, results) -> None:
+        if run.pending is None or run.sent < len(run.pending):
             return
-        pending = set(self._pending)
-        pool = [(spec, score) for spec, _, ok, score in self.history if spec in pending and ok]
-        self._pending = None
-        target = self.targets[self.step]
-        self.step += 1
+        pending = set(run.pending)
+        pool = [(spec, score) for spec, _, ok, score in run.history if spec in pending and ok]
+        run.pending = None
+        target = run.targets[run.step]
+        run.step += 1
         if not pool:
-            self.done = True
+            run.done = True
             return
         best = max(pool, key=lambda t: (t[1], t[0].canonical()))[0]
-        self.current = best
-        self.path.append({"step": self.step, "spec": best, "cost": float(self.problem.costs[self.cost_name]([best])[0]),
-                          "target": target})
+        run.current = best
+        run.path.append({"step": run.step, "spec": best, "cost": float(run.problem.costs[run.cost_name]([best])[0]),
+                         "target": target})
+
+    def report(self, run: SearchRun) -> dict[str, Any]:
+        return {"path": [{"step": p["step"], "spec": p["spec"].canonical(), "cost": p["cost"], "target": p["target"]}
+                         for p in run.path]}
 
 
 class RandomPermutation(Greedy):
@@ -127,53 +139,54 @@ class RandomPermutation(Greedy):
     name = "random-permutation"
     description = "seed 000 §4.1: 24 random factor permutations at each greedy step's target cost"
 
-    @classmethod
-    def default_params(cls):
-        return {**Greedy.default_params(), "permutations": 24, "tolerance": 0.1, "spread": 2.0, "max_tries": 4000}
+    defaults = {**Greedy.defaults, "permutations": 24, "tolerance": 0.1, "spread": 2.0, "max_tries": 4000}
+    _parameter_constraints = {**Greedy._parameter_constraints, "permutations": [Interval(Integral, 1, 100_000)],
+                              "tolerance": [Interval(Real, 0, 1)], "spread": [Interval(Real, 1, 1e3)],
+                              "max_tries": [Interval(Integral, 1, 10_000_000)]}
 
-    def setup_state(self) -> None:
-        super().setup_state()
-        self._phase = "greedy"
-        self._queue: list[Spec] = []
+    def _start(self, run: SearchRun) -> None:
+        super()._start(run)
+        run.phase = "greedy"
+        run.queue = []
 
-    def _propose(self, n: int) -> list[Any]:
-        if self._phase == "greedy":
-            out = super()._propose(n)
+    def _propose(self, run: SearchRun, n: int) -> list[Any]:
+        if run.phase == "greedy":
+            out = super()._propose(run, n)
             if out:
                 return out
-            self._phase = "permute"
-            self.done = False
-            self._queue = self._permutations()
-        out, self._queue = self._queue[:n], self._queue[n:]
+            run.phase = "permute"
+            run.done = False
+            run.queue = self._permutations(run)
+        out, run.queue = run.queue[:n], run.queue[n:]
         return out
 
-    def _observe(self, specs, results) -> None:
-        if self._phase == "greedy":
-            super()._observe(specs, results)
-            if self.done:
-                self.done = False
+    def _observe(self, run: SearchRun, specs, results) -> None:
+        if run.phase == "greedy":
+            super()._observe(run, specs, results)
+            if run.done:
+                run.done = False
 
-    def _permutations(self) -> list[Spec]:
-        cost = self.problem.costs[self.cost_name]
+    def _permutations(self, run: SearchRun) -> list[Spec]:
+        cost = run.problem.costs[run.cost_name]
         out: list[Spec] = []
-        for entry in self.path[1:]:
+        for entry in run.path[1:]:
             base, target = entry["spec"], entry["target"]
             found: list[Spec] = []
             tries = 0
             while len(found) < self.params["permutations"] and tries < self.params["max_tries"]:
-                batch = [self._perturb(base) for _ in range(64)]
+                batch = [self._perturb(run, base) for _ in range(64)]
                 tries += 64
                 batch = [b for b in batch if b is not None]
                 if not batch:
                     continue
                 c = cost(batch)
-                _, ok, _ = self.problem.evaluate_costs(batch)
+                _, ok, _ = run.problem.evaluate_costs(batch)
                 for spec, ci, good in zip(batch, c, ok):
                     if good and (1 - self.params["tolerance"]) * target <= ci <= target and spec not in found:
                         found.append(spec)
             out += found[: self.params["permutations"]]
         return list(dict.fromkeys(out))
 
-    def _perturb(self, spec: Spec) -> Spec | None:
+    def _perturb(self, run: SearchRun, spec: Spec) -> Spec | None:
         """Off-grid in a ``continuous`` space, else a random on-grid move (``Space.perturb``)."""
-        return self.problem.space.perturb(spec, self.rng, self.params["spread"])
+        return run.problem.space.perturb(spec, run.rng, self.params["spread"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
-from lutnas.search.base import Searcher
+from lutnas.params import Interval
+from lutnas.search.base import Searcher, SearchRun
 from lutnas.spaces.registry import enumerable
 
 
@@ -14,13 +16,13 @@ class Exhaustive(Searcher):
     name = "exhaustive"
     description = "every spec of a space small enough to enumerate"
 
-    def setup_state(self) -> None:
-        self._grid = self.problem.space.grid()
-        self._pos = 0
+    def _start(self, run: SearchRun) -> None:
+        run.grid = run.problem.space.grid()
+        run.pos = 0
 
-    def _propose(self, n: int) -> list[Any]:
-        out = self._grid[self._pos:self._pos + n]
-        self._pos += len(out)
+    def _propose(self, run: SearchRun, n: int) -> list[Any]:
+        out = run.grid[run.pos:run.pos + n]
+        run.pos += len(out)
         return out
 
 
@@ -30,30 +32,29 @@ class RandomSearch(Searcher):
     name = "random"
     description = "sample under constraints"
 
-    @classmethod
-    def default_params(cls):
-        return {"max_tries": 50}
+    defaults = {"max_tries": 50}
+    _parameter_constraints = {"max_tries": [Interval(Integral, 1, 1_000_000)]}
 
-    def setup_state(self) -> None:
-        self._seen: set = set()
+    def _start(self, run: SearchRun) -> None:
+        run.seen = set()
 
-    def _propose(self, n: int) -> list[Any]:
-        space = self.problem.space
+    def _propose(self, run: SearchRun, n: int) -> list[Any]:
+        space = run.problem.space
         grid = space.grid() if enumerable(space) else None  # too many to enumerate (autovit-*): sample
         out: list[Any] = []
         for _ in range(self.params["max_tries"]):
-            if len(out) >= n or (grid is not None and len(self._seen) >= len(grid)):
+            if len(out) >= n or (grid is not None and len(run.seen) >= len(grid)):
                 break
             if grid is None:
-                cands = [s for s in space.sample(4 * n, self.rng) if s not in self._seen]
+                cands = [s for s in space.sample(4 * n, run.rng) if s not in run.seen]
             else:
-                idx = self.rng.choice(len(grid), size=min(len(grid), 4 * n), replace=False)
-                cands = [grid[i] for i in idx if grid[i] not in self._seen]
+                idx = run.rng.choice(len(grid), size=min(len(grid), 4 * n), replace=False)
+                cands = [grid[i] for i in idx if grid[i] not in run.seen]
             if not cands:
                 continue
-            _, ok, _ = self.problem.evaluate_costs(cands)
+            _, ok, _ = run.problem.evaluate_costs(cands)
             for spec, good in zip(cands, ok):
-                self._seen.add(spec)
+                run.seen.add(spec)
                 if good and len(out) < n:
                     out.append(spec)
         return out

@@ -7,9 +7,9 @@ class LowestFirst(Searcher):
     name = "test-lowest"
     description = "test plug-in: cheapest specs first"
 
-    def setup_state(self):
-        self._order = sorted(self.problem.space.grid(), key=lambda s: s.macs())
+    def _start(self, run):
+        run.order = sorted(run.problem.space.grid(), key=lambda s: s.macs())
 
-    def _propose(self, n):
-        out, self._order = self._order[:n], self._order[n:]
+    def _propose(self, run, n):
+        out, run.order = run.order[:n], run.order[n:]
         return out
