@@ -67,7 +67,7 @@ def test_resume_is_duplicate_free_and_measures_nothing_twice(tmp_path):
     path = tmp_path / "t.parquet"
     first = build_lut(get_device("torch-cpu"), space, space.grid(), path, QUICK, ops=False, stop_after=3)
     assert first["measured"] == 3 and not first["complete"]
-    second = build_lut(get_device("torch-cpu"), space, space.grid(), path, QUICK, ops=False)
+    second = build_lut(get_device("torch-cpu"), space, space.grid(), path, QUICK, ops=False, recheck=False)
     assert second["present"] == 3 and second["measured"] == second["todo"] == len(space.unique_blocks()) - 3
     third = build_lut(get_device("torch-cpu"), space, space.grid(), path, QUICK, ops=False)
     assert third["measured"] == 0
@@ -78,7 +78,7 @@ def test_resume_is_duplicate_free_and_measures_nothing_twice(tmp_path):
 def test_killed_build_loses_no_row(tmp_path):
     path = tmp_path / "killed.parquet"
     cmd = [sys.executable, "-m", "lutnas.cli", "lut", "build", "--device", "torch-cpu", "--space", "vit-mini",
-           "--protocol", "quick", "--no-ops", "--out", str(path), "--json"]
+           "--protocol", "quick", "--no-ops", "--no-recheck", "--out", str(path), "--json"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 120

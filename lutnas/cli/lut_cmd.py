@@ -67,6 +67,10 @@ def lut_group() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), required=True, callback=nonempty_path,
               help="The Parquet table to write or resume.")
 @click.option("--max-rows", type=click.IntRange(min=1), default=None, help="Measure at most this many rows in this run.")
+@click.option("--recheck/--no-recheck", default=True, show_default=True,
+              help="At the end, re-measure rows that contradict their neighbours or are flagged.")
+@click.option("--sentinel-every", type=click.IntRange(min=0), default=25, show_default=True,
+              help="Re-time the drift sentinel every N rows (0: off).")
 @click.option("--modules", is_flag=True, help="Seed 004's module table (46 modules for autovit-xxs) instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True,
               help="isolated: time each block alone; removal (seed 004): whole-model latency drop when one is removed.")
@@ -75,7 +79,7 @@ def lut_group() -> None:
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
 def build_cmd(device, device_options, space, values, values_file, select, sample, specs_file, seed, batch, protocol,
-              copies, ops, out, max_rows, modules, method, executor, address, as_json) -> None:
+              copies, ops, out, max_rows, recheck, sentinel_every, modules, method, executor, address, as_json) -> None:
     """Measure every unique block the chosen specs need; resumable (re-run the same command).
 
     Spaces too large to enumerate (autovit-*) build every block any of their specs can use."""
@@ -108,7 +112,7 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
         try:
             info = build_lut(dev, sp, specs, out, get_protocol(protocol), batch=batch, copies=n_copies, ops=ops,
                              method=method, keys=keys, modules=modules, progress=build_progress(update, note),
-                             stop_after=max_rows)
+                             stop_after=max_rows, recheck=recheck, sentinel_every=sentinel_every)
         except KeyboardInterrupt:
             note(f"interrupted: every row measured so far is saved in {out}; re-run the same command to resume")
             raise SystemExit(130)
