@@ -207,3 +207,28 @@ def test_asvit_objective_from_the_cli(table):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["evaluations"] == 3 and data["feasible"] and np.isfinite(data["score"])
+
+
+def test_margin_shrinks_the_budget_by_the_tables_validated_error(table, tmp_path):
+    import shutil
+
+    from lutnas.errors import InputError
+    from lutnas.luts.calibration import update_meta
+    from lutnas.search.setup import build_problem
+
+    src, space = table
+    path = tmp_path / "t.parquet"
+    shutil.copy(src, path)
+    with pytest.raises(InputError, match="lut validate"):
+        build_problem(space, [LUT.read(path)], ["10"], margin="auto")
+    update_meta(path, validation={"n": 30, "bias": -0.04, "sd_error": 0.03})
+    auto = build_problem(space, [LUT.read(path)], ["10"], margin="auto")
+    assert auto.constraints[0].upper == pytest.approx(10 * (1 - 0.04 - 2 * 0.03))
+    assert build_problem(space, [LUT.read(path)], ["10"], margin="0.05").constraints[0].upper == pytest.approx(9.5)
+    assert build_problem(space, [LUT.read(path)], ["10"]).constraints[0].upper == 10
+    with pytest.raises(InputError):
+        build_problem(space, [LUT.read(path)], ["10"], margin="0.9")
+    res = CliRunner().invoke(cli, ["search", "--lut", str(path), "--latency-ms", "10", "--margin", "auto", "--budget",
+                                   "50", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["margins"]["synthetic"]["factor"] == pytest.approx(0.9)

@@ -64,9 +64,12 @@ class _SearchCommand(click.Command):
               help="Where objective evaluations run: this process, or Ray tasks (a local Ray instance, or --address).")
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Ray tasks per batch (default: the cluster's CPUs).")
+@click.option("--margin", default=None, metavar="auto|FRACTION",
+              help="Search under a smaller latency budget so the result meets the real one when measured: auto "
+                   "(from the table's validated error: 1 + bias − 2·sd) or a fraction, e.g. 0.05.")
 @json_opt
 def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, params, space, values, values_file, budget,
-               batch, seed, out, verify, protocol, executor, address, workers, as_json) -> None:
+               batch, seed, out, verify, protocol, executor, address, workers, margin, as_json) -> None:
     """Search a space for the best spec under latency/params/FLOPs budgets, against saved tables."""
     from lutnas.luts import LUT  # pandas/pyarrow: not for --help
 
@@ -78,7 +81,7 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
     if latency and not tables:
         raise InputError("--latency-ms needs at least one --lut table")
     sp = resolve_space(space, values, values_file, tables[0] if tables else None)
-    problem = build_problem(sp, tables, latency, params_m, gflops, window, objective, seed)
+    problem = build_problem(sp, tables, latency, params_m, gflops, window, objective, seed, margin=margin)
     problem.objective = wrap_objective(problem.objective, executor, address, workers)
     with progress_bar(f"search {algorithm}", enabled=not as_json) as update:
         result = run_search(problem, searcher, budget, batch, out, progress=lambda i, n: update(i, n, ""))
@@ -94,6 +97,8 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
         data["top"] = ok[["spec", "score", *[c for c in hist.columns if c.startswith("latency_ms[")], "gflops",
                           "params_m", "predicted_blocks"]].to_dict("records")
     data.update(result.extras)
+    if problem.margins:
+        data["margins"] = problem.margins
     if not result.feasible:
         name = problem.latency_names[0] if problem.latency_names else "gflops"
         spec, cost = fastest_spec(problem, name)
@@ -109,6 +114,10 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
     def human(d: dict) -> str:
         lines = [f"{d['algorithm']} / {d['objective']}: {d['evaluations']} evaluations in {d['seconds']:.2f} s "
                  f"({d['from_history']} from history); constraints: {'; '.join(d['constraints']) or 'none'}"]
+        for dev, m in (d.get("margins") or {}).items():
+            how = (f"from the table's validated error (bias {100 * m['bias']:+.1f} %, sd {100 * m['sd_error']:.1f} %, "
+                   f"n={m['n']})" if m["source"] == "validation" else "fixed")
+            lines.append(f"margin on {dev}: budget × {m['factor']:.3f} ({how})")
         if d["feasible"]:
             lat = ", ".join(f"{k} {v:.4g} ms" for k, v in d["latency_ms"].items())
             lines.append(f"best: {d['best']}  score {d['score']:.5g}  {lat}  GFLOPs {d['gflops']:.4g}  params {d['params_m']:.4g} M")

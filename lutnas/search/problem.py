@@ -92,6 +92,7 @@ class Problem:
     """
 
     objective_name: str | None = None  # the name the objective was chosen by (search histories record it)
+    margins: dict[str, dict] | None = None  # per table device: the budget factor (search.setup.latency_margins)
 
     def __init__(self, space: Space, costs: dict[str, CostFn], constraints: Sequence[Constraint], objective: CostFn) -> None:
         unknown = [c.cost for c in constraints if c.cost not in costs]

@@ -34,9 +34,38 @@ def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict
     return out
 
 
+def latency_margins(luts: Sequence[LUT], margin: str | float | None) -> dict[str, dict[str, Any]]:
+    """The factor each table's latency budget is multiplied by: ``auto`` derives it from the table's
+    validated error (:func:`lutnas.luts.calibration.budget_margin`: 1 + bias − 2·sd), a number m
+    in [0, 0.5] is a fixed ``1 − m``, None or 0 keeps the budget."""
+    from lutnas.luts.calibration import budget_margin
+
+    out: dict[str, dict[str, Any]] = {}
+    for lut in luts:
+        if margin in (None, "", 0, 0.0, "0"):
+            continue
+        if str(margin) == "auto":
+            try:
+                out[lut.device] = {**budget_margin(lut.meta.get("validation")), "source": "validation"}
+            except InputError as exc:
+                raise InputError(f"{lut.path}: {exc}") from None
+            continue
+        try:
+            m = float(margin)
+        except (TypeError, ValueError):
+            raise InputError(f"--margin must be 'auto' or a fraction in [0, 0.5]; got {margin!r}") from None
+        if not 0 <= m <= 0.5:
+            raise InputError(f"--margin must be 'auto' or a fraction in [0, 0.5]; got {margin!r}")
+        out[lut.device] = {"factor": 1.0 - m, "source": "fixed"}
+    return out
+
+
 def build_problem(space: Space, luts: Sequence[LUT], latency: Sequence[str] = (), params_m: float | None = None,
                   gflops: float | None = None, window: float | None = None, objective: str = "flops",
-                  seed: int = 0, batch: int = 1) -> Problem:
+                  seed: int = 0, batch: int = 1, margin: str | float | None = None) -> Problem:
+    """A problem over ``space``: latency from ``luts`` (budgets ``latency``, each shrunk by its
+    table's ``margin`` so that what the table predicts under it meets the budget when measured),
+    params, GFLOPs, the window, and the objective."""
     _check_budget("--params-m", params_m)
     _check_budget("--gflops", gflops)
     if window is not None and not (0 < window <= 1):
@@ -50,10 +79,11 @@ def build_problem(space: Space, luts: Sequence[LUT], latency: Sequence[str] = ()
     costs["gflops"] = gflops_cost
     costs["params_m"] = params_cost
     budgets = parse_latency_budgets(latency, [lut.device for lut in luts])
+    margins = latency_margins([lut for lut in luts if lut.device in budgets], margin)
     constraints = []
     for lut in luts:
         if lut.device in budgets:
-            c = budgets[lut.device]
+            c = budgets[lut.device] * margins.get(lut.device, {}).get("factor", 1.0)
             constraints.append(Constraint(f"latency_ms[{lut.device}]", c, window * c if window else None))
     if params_m is not None:
         constraints.append(Constraint("params_m", params_m))
@@ -61,6 +91,7 @@ def build_problem(space: Space, luts: Sequence[LUT], latency: Sequence[str] = ()
         constraints.append(Constraint("gflops", gflops, window * gflops if (window and not luts) else None))
     problem = Problem(space, costs, constraints, get_objective(objective, seed))
     problem.objective_name = objective  # recorded in search histories
+    problem.margins = margins
     return problem
 
 

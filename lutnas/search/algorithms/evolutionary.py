@@ -80,7 +80,10 @@ class Evolutionary(Searcher):
     def _children(self, run: SearchRun, parents: list[Spec], n: int) -> list[Spec]:
         space = run.problem.space
         out: list[Spec] = []
+        barren = 0  # consecutive rounds that found no new child: the neighbourhood is spent
         for _ in range(self.params["max_tries"]):
+            if barren >= 3:
+                break
             cands = []
             for i in range(2 * n):
                 if i % 2 == 0:
@@ -88,8 +91,11 @@ class Evolutionary(Searcher):
                 else:
                     a, b = run.rng.choice(len(parents), 2, replace=len(parents) < 2)
                     cands.append(space.crossover(parents[int(a)], parents[int(b)], run.rng))
-            cands = [c for c in dict.fromkeys(cands) if c not in run.evaluated and c not in out]
+            taken = set(out)
+            cands = [c for c in dict.fromkeys(cands) if c not in run.evaluated and c not in taken]
+            before = len(out)
             out += [c for c, ok in zip(cands, self._ok(run, cands)) if ok]
+            barren = barren + 1 if len(out) == before else 0
             if len(out) >= n:
                 break
         return out[:n]
