@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 LUTNAS := $(VENV)/bin/lutnas
 OUT    ?= out
 
-.PHONY: demo test install install-test bench-noise bench-fidelity bench-transfer bench-build bench-search-throughput bench-search-quality bench-scale seed000 clean
+.PHONY: demo test install install-test bench-noise bench-fidelity bench-transfer bench-search-hit bench-build bench-search-throughput bench-search-quality bench-scale seed000 clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-build: install
 
 bench-search-throughput: install
 	$(PY) -m benchmarks.search_throughput
+
+bench-search-hit: install
+	$(PY) -m benchmarks.search_hit $(ARGS)
 
 bench-search-quality: install
 	$(PY) -m benchmarks.search_quality
