@@ -1,12 +1,12 @@
-"""make bench-fidelity (second part): seed 004's hybrid space, isolated vs removal tables.
+"""make bench-fidelity (second part): AutoViT's hybrid space, isolated vs removal tables.
 
 On ``autovit-xxs`` and one device (torch-cpu by default), build three tables — every block timed
-in isolation (compositional: a model is the sum of its ~93 blocks), seed 004's 46-module table
+in isolation (compositional: a model is the sum of its ~93 blocks), AutoViT's 46-module table
 timed in isolation, and the 46-module table by the removal method (whole-model latency drop when
 one module is removed) — then measure held-out sampled models once and compare each table's
 raw and calibrated predictions (calibration fitted on ``--calibrate`` other models, a robust ratio
 below 8 models, least squares from 8). Module tables ignore everything that is not a module
-(transition layers, MobileViT convolutions, pooling head), as seed 004's does; calibration is
+(transition layers, MobileViT convolutions, pooling head), as AutoViT's does; calibration is
 what turns their sums into milliseconds.
 """
 

@@ -1,4 +1,4 @@
-"""Verify torch-cuda on a real GPU: DeiT-Tiny latency and per-op breakdown, seed 000's max-batch
+"""Verify torch-cuda on a real GPU: DeiT-Tiny latency and per-op breakdown, the ViT-scaling study's max-batch
 throughput, and a small LUT with its fidelity at batch 1 and at a large batch.
 
 Run on a GPU machine: ``python -m benchmarks.gpu_verify --out DIR`` (writes gpu_verify.json).

@@ -1,4 +1,4 @@
-"""make bench-scale: a search whose objective is expensive (seed 001's AsViT proxies), on 1 vs 2
+"""make bench-scale: a search whose objective is expensive (As-ViT's AsViT proxies), on 1 vs 2
 Ray workers on this machine, with the same seed (results must be identical), and a projection to
 N hosts.
 
@@ -47,7 +47,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8, help="candidates per ask/tell round")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    header(f"bench-scale: random search on vit-scaling narrowed to {SUBSPACE}, objective asvit (seed 001 proxies), "
+    header(f"bench-scale: random search on vit-scaling narrowed to {SUBSPACE}, objective asvit (As-ViT proxies), "
            f"{args.budget} evaluations, batch {args.batch}")
     ray = connect(num_cpus=2)
     free, _ = search(lambda specs: np.zeros(len(specs)), args.budget, args.batch, args.seed)

@@ -1,4 +1,4 @@
-"""The seven operator categories of seed 000 (Table 11, Figure 7), shared by every subpackage.
+"""The seven operator categories of the ViT-scaling study (Table 11, Figure 7), shared by every subpackage.
 
 MLP = every Linear layer (qkv, proj, fc1, fc2, head); LayerNorm; MSA-MatMul = q·kᵀ and attn·v;
 MSA-Softmax; MSA-Reshape&Transpose; MSA-Gather = the q/k/v split; Others = everything else

@@ -52,7 +52,7 @@ def _breakdown_text(d: dict) -> str:
 @click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the stacked-bar PNG.")
 @json_opt
 def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, out, as_json) -> None:
-    """Per-category cost of one model on each source, with cosine distances (seed 000 Table 11)."""
+    """Per-category cost of one model on each source, with cosine distances (the ViT-scaling study's Table 11)."""
     from lutnas.measure import measured_breakdown
     from lutnas.measure.target import is_model_file
 

@@ -93,7 +93,7 @@ def farm_group() -> None:
 @batch_opt
 @protocol_opt
 @click.option("--ops/--no-ops", default=True, show_default=True)
-@click.option("--modules", is_flag=True, help="Seed 004's module table instead of every block.")
+@click.option("--modules", is_flag=True, help="AutoViT's module table instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True)
 @click.option("--out-dir", type=click.Path(file_okay=False), required=True, callback=nonempty_path,
               help="One DEVICE.parquet per device here.")

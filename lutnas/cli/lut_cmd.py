@@ -71,9 +71,9 @@ def lut_group() -> None:
               help="At the end, re-measure rows that contradict their neighbours or are flagged.")
 @click.option("--sentinel-every", type=click.IntRange(min=0), default=25, show_default=True,
               help="Re-time the drift sentinel every N rows (0: off).")
-@click.option("--modules", is_flag=True, help="Seed 004's module table (46 modules for autovit-xxs) instead of every block.")
+@click.option("--modules", is_flag=True, help="AutoViT's module table (46 modules for autovit-xxs) instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True,
-              help="isolated: time each block alone; removal (seed 004): whole-model latency drop when one is removed.")
+              help="isolated: time each block alone; removal (AutoViT): whole-model latency drop when one is removed.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Measure here, or on Ray actors (one per unit of the device resource; see README).")
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")

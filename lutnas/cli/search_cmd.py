@@ -46,7 +46,7 @@ class _SearchCommand(click.Command):
 @click.option("--params-m", type=click.FloatRange(min=0, min_open=True), default=None, help="Parameter budget (millions).")
 @click.option("--gflops", type=click.FloatRange(min=0, min_open=True), default=None, help="GFLOPs budget.")
 @click.option("--window", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Also require cost ≥ WINDOW × budget, WINDOW in (0, 1] (seed 003: 0.975).")
+              help="Also require cost ≥ WINDOW × budget, WINDOW in (0, 1] (ViT-ResNAS: 0.975).")
 @click.option("--algorithm", default="evolutionary", show_default=True)
 @click.option("--objective", default="flops", show_default=True)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Searcher parameter, e.g. population=100.")

@@ -6,7 +6,7 @@ Flow per block: export with litert-torch (cached, shared with ``tflite-cpu``), p
     taskset MASK benchmark_model --graph=... --num_threads=N --warmup_runs=.. --warmup_min_secs=..
                                  --num_runs=.. --min_secs=.. --max_secs=.. --use_xnnpack=..
 
-pinned to the big cores (the CPUs whose ``cpuinfo_max_freq`` is the highest; seed 000 measured
+pinned to the big cores (the CPUs whose ``cpuinfo_max_freq`` is the highest; the ViT-scaling study measured
 its Pixel 3 this way). ``benchmark_model`` prints summary statistics, not per-run times, so one
 sample is one invocation's average (or median, when the build reports it) over its runs; the
 protocol sets runs and seconds per invocation, ``invocations`` sets the number of samples.

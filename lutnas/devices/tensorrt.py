@@ -1,5 +1,5 @@
 """``tensorrt``: ONNX (the shared exporter) -> TensorRT engine, timed and profiled by ``trtexec``
-or the TensorRT Python API. For Jetson-class devices (seed 000 measured its TX2 this way).
+or the TensorRT Python API. For Jetson-class devices (the ViT-scaling study measured its TX2 this way).
 
 Backends (``backend=auto|trtexec|python``):
 - ``trtexec`` (JetPack ships it): build ``--onnx --saveEngine [--fp16|--int8]``; time

@@ -6,9 +6,9 @@ H100 behind a virtualised host, eager DeiT-Tiny at batch 1 is launch-bound (3.2â
 only graph timings add up block by block (see docs/gpu-verification.md). ``graphs=false``
 measures eager PyTorch, launch overhead included.
 
-Two modes, as seed 000 measured its V100:
+Two modes, as the ViT-scaling study measured its V100:
 - ``latency`` (default): the table's batch (1 unless ``--batch``), CUDA-event time per call.
-- ``throughput``: seed 000's protocol: find the largest power-of-2 batch that fits in memory
+- ``throughput``: the ViT-scaling study's protocol: find the largest power-of-2 batch that fits in memory
   (catch out-of-memory, free the cache, step down), time at that batch, report images/s. The
   batch used is recorded in the measurement (and hence in the LUT row).
 
@@ -160,7 +160,7 @@ class TorchCUDADevice(Device):
         return graph
 
     def max_batch(self, artifact: Artifact) -> int:
-        """Seed 000's rule: the largest power-of-2 batch that fits in GPU memory."""
+        """The ViT-scaling study's rule: the largest power-of-2 batch that fits in GPU memory."""
         import torch
 
         module, x = artifact.payload, artifact.example

@@ -29,7 +29,7 @@ SCHEMA_VERSION = 1
 META_KEY = b"lutnas"
 STAT_COLUMNS = ("median_ms", "mean_ms", "p10_ms", "p90_ms", "std_ms", "cv")
 CATEGORY_COLUMNS = tuple(column_name(c) for c in CATEGORIES)
-#: key-field columns tables have always carried (ViT kinds, then seed 004's hybrid kinds); every
+#: key-field columns tables have always carried (ViT kinds, then AutoViT's hybrid kinds); every
 #: table keeps them so readers of earlier files find the same columns. Any other kind's fields are
 #: added after them, typed by the kind (``BlockKey.field_types``): nothing to edit for a new kind.
 KEY_FIELDS: tuple[str, ...] = ("image", "patch", "dim", "tokens", "heads", "head_dim", "mlp_ratio", "classes",

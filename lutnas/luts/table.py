@@ -286,7 +286,7 @@ class LUT:
 
     @property
     def granularity(self) -> str:
-        """``blocks`` (a model is the sum of its blocks) or ``modules`` (seed 004's module table:
+        """``blocks`` (a model is the sum of its blocks) or ``modules`` (AutoViT's module table:
         a model is the sum of its modules, resolution ignored; see ``AutoViTSpace.module_counts``)."""
         return self.meta.get("granularity", "blocks")
 

@@ -149,9 +149,9 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
     out = Path(out)
     granularity = "modules" if modules else "blocks"
     if modules:
-        space.require(MODULE_TABLE, "a module table (--modules, seed 004's)")
+        space.require(MODULE_TABLE, "a module table (--modules, AutoViT's)")
     if method == "removal":
-        space.require(REMOVAL, "removing blocks from its models (--method removal, seed 004's)")
+        space.require(REMOVAL, "removing blocks from its models (--method removal, AutoViT's)")
     if keys is not None:
         all_keys = sorted(set(keys))
     elif modules:
@@ -231,12 +231,12 @@ def build_lut(
     ops : bool
         Also profile per-operator times and store the seven category columns.
     method : "isolated" or "removal"
-        ``removal`` (seed 004): a block's latency is the drop in whole-model latency when one
+        ``removal`` (AutoViT): a block's latency is the drop in whole-model latency when one
         instance is removed from a host model (``space.removal_pair``); blocks that cannot be
         removed without changing shapes fall back to isolated timing (the row's ``method`` says
         which).
     modules : bool
-        Build seed 004's module table (``space.module_keys()``) instead of every block; the
+        Build AutoViT's module table (``space.module_keys()``) instead of every block; the
         table predicts a model as the sum of its modules (``granularity`` = ``modules``).
     progress : callable(event, info)
         Called with ``"plan"``, ``"row"`` and ``"done"``; the CLI draws a progress bar from it.
@@ -327,7 +327,7 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
 
 def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol: Protocol, batch: int,
                 models: dict[Spec, Measurement]) -> dict[str, Any]:
-    """Seed 004's removal method: T(host) − T(host without one instance of ``key``), per block.
+    """AutoViT's removal method: T(host) − T(host without one instance of ``key``), per block.
 
     Both are whole-model measurements under ``protocol`` (memoised in ``models`` for the build);
     the spread combines both (std = √(s₁² + s₂²)); a non-positive difference is flagged.

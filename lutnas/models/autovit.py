@@ -1,4 +1,4 @@
-"""Modules of seed 004's hybrid space (see :mod:`lutnas.spaces.autovit` for the architecture).
+"""Modules of AutoViT's hybrid space (see :mod:`lutnas.spaces.autovit` for the architecture).
 
 Every block kind has a builder registered with :func:`register_builder` (imported on first use
 through ``BlockKey.builders``), and

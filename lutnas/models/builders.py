@@ -1,7 +1,7 @@
 """Builders: block key -> module with an example input; spec -> full model.
 
 Builders are registered per block kind and per spec family (:mod:`lutnas.models.registry`), so a
-new space (seed 004's hybrid, a plug-in's) adds its kinds without editing this file. Weights come
+new space (AutoViT's hybrid, a plug-in's) adds its kinds without editing this file. Weights come
 from a local ``torch.Generator`` seeded by ``seed`` (:mod:`lutnas.models.init`); the global RNG is
 never reseeded.
 """

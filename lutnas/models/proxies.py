@@ -6,7 +6,7 @@ CPU from randomly initialised models.
 - NTK condition number κ_Θ: Θ = J Jᵀ over a small batch, J_i = ∂ Σ logits(x_i) / ∂θ; κ = λ_max/λ_min
   (lower is better).
 The score combines them monotonically, log L^E − log κ_Θ, so any searcher can use it; the
-``asvit-scaling`` searcher ranks its 16 choices by each proxy separately, as seed 001 does.
+``asvit-scaling`` searcher ranks its 16 choices by each proxy separately, as As-ViT does.
 Results are cached per spec. Cost grows with the model: intended for small and medium specs.
 """
 

@@ -3,7 +3,7 @@
 Attention is written the way timm writes it (one qkv Linear, reshape, permute, ``q, k, v =
 qkv[0], qkv[1], qkv[2]``, ``q @ k.transpose(-2, -1) * scale``, softmax, ``@ v``, transpose,
 reshape, proj) so exported graphs hold the MatMul / Softmax / Reshape / Transpose / Gather
-operators that seed 000's breakdown counts. ``attention="sdpa"`` uses
+operators that the ViT-scaling study's breakdown counts. ``attention="sdpa"`` uses
 ``torch.nn.functional.scaled_dot_product_attention`` instead.
 """
 

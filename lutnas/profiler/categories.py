@@ -1,4 +1,4 @@
-"""Every backend's operator-name rules onto the seven categories of seed 000 (Table 11).
+"""Every backend's operator-name rules onto the seven categories of the ViT-scaling study (Table 11).
 
 A name alone is often ambiguous (a MatMul of a Linear vs q·kᵀ; a Reshape that flattens a Gemm's
 input vs one that splits heads; a fused node). Each mapper therefore takes the context it has:

@@ -107,7 +107,7 @@ def _asvit(argument: str, seed: int) -> Scorer:
 OBJECTIVES: Registry[ObjectiveKind] = Registry("objective", "lutnas.objectives", {
     "flops": ObjectiveKind(lambda a, s: gflops_cost, "maximise GFLOPs (capacity) under the budgets"),
     "params": ObjectiveKind(lambda a, s: params_cost, "maximise parameters"),
-    "asvit": ObjectiveKind(_asvit, "seed 001's training-free proxies (length distortion, NTK condition number)"),
+    "asvit": ObjectiveKind(_asvit, "As-ViT's training-free proxies (length distortion, NTK condition number)"),
     "table": ObjectiveKind(lambda a, s: TableObjective(a), "accuracy from a CSV/Parquet with spec columns", "FILE"),
     "python": ObjectiveKind(lambda a, s: python_objective(a), "any callable scoring a list of specs",
                             "module:function"),

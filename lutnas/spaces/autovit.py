@@ -1,6 +1,6 @@
-"""Seed 004's hybrid space (AutoViT): conv stem, MBConv stages, MobileViT-style transformer stages.
+"""AutoViT's hybrid space (AutoViT): conv stem, MBConv stages, MobileViT-style transformer stages.
 
-Architecture of an :class:`AutoViTSpec` at 256×256 (seed 004 §3.2, Table 1, Figure 2)::
+Architecture of an :class:`AutoViTSpec` at 256×256 (AutoViT's §3.2, Table 1, Figure 2)::
 
     stem      conv 3×3 s2, 3 -> c                                     128×128
     MBConv-k  k = 1..3: n_k inverted-residual layers (expansion 1, as Table 1 lists),
@@ -12,7 +12,7 @@ Architecture of an :class:`AutoViTSpec` at 256×256 (seed 004 §3.2, Table 1, Fi
               input and a point-wise fuse                               32 / 16 / 8 / 4
     MBPool    point-wise conv to 6·t_last (expansion 6), global pool, Linear to 1000
 
-Seed 004 leaves some details open; our choices: MobileViT-v3-style 1×1 fusion, 32-dim heads (so
+AutoViT leaves some details open; our choices: MobileViT-v3-style 1×1 fusion, 32-dim heads (so
 every head count in Table 1 fits every width), conv channels of a stage equal to its transformer
 width. The inductive bias (transformer widths non-decreasing across stages) is part of spec
 validity; each supernet's parameter range is part of space membership (:meth:`AutoViTSpace.contains`).
@@ -218,7 +218,7 @@ class AutoViTSpec(Spec):
             raise InputError(f"autovit has 3 or 4 transformer stages with one width, depth, heads and ratio each; got "
                              f"{len(self.t_widths)}/{len(self.t_depths)}/{len(self.t_heads)}/{len(self.t_ratios)}")
         if any(b < a for a, b in zip(self.t_widths, self.t_widths[1:])):
-            raise InputError(f"autovit transformer widths must not decrease across stages (seed 004's inductive bias); "
+            raise InputError(f"autovit transformer widths must not decrease across stages (AutoViT's inductive bias); "
                              f"got {list(self.t_widths)}")
         if self.stem <= 0 or self.classes <= 0:
             raise InputError("autovit stem width and classes must be positive")
@@ -318,7 +318,7 @@ def _num(v: float) -> str:
 # -- spaces ----------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Supernet:
-    """Table 1 of seed 004: candidate values per stage and the parameter range."""
+    """Table 1 of AutoViT: candidate values per stage and the parameter range."""
 
     stem: tuple[int, ...]
     mb_widths: tuple[tuple[int, ...], ...]
@@ -340,14 +340,14 @@ SUPERNETS = {
                   ((64, 96), (96, 128), (128, 160), (160, 192)), (2, 3, 4, 5), (7, 8, 9), (1.5, 2.0), (3, 4), (4.0, 7.2)),
 }
 
-#: seed 004 §3.3.2's lookup table: Conv {16,24}, MBConv {16,24,32,48}, transformer widths
+#: AutoViT's §3.3.2's lookup table: Conv {16,24}, MBConv {16,24,32,48}, transformer widths
 #: {48,...,112} × heads {2,3,4,5} × ratio {1.5,2} = 2 + 4 + 40 = 46 modules (XXS)
 SEED004_MODULES = {"conv": (16, 24), "mbconv": (16, 24, 32, 48), "transformer": (48, 64, 80, 96, 112),
                    "heads": (2, 3, 4, 5), "ratios": (1.5, 2.0)}
 
 
 class AutoViTSpace(Space):
-    """One of seed 004's supernets as a search space (same interface as :class:`ViTSpace`).
+    """One of AutoViT's supernets as a search space (same interface as :class:`ViTSpace`).
 
     ``values`` maps the flat factor names (``c, w1..w3, n1..n3, s, t1..t4, d1..d4, h1..h4,
     r1..r4``) to candidates; :meth:`narrow` takes the same names. Membership requires the
@@ -356,7 +356,7 @@ class AutoViTSpace(Space):
 
     spec_type = AutoViTSpec
     capabilities: ClassVar[frozenset[str]] = frozenset({GRID, SCALE_UP, MODULE_TABLE, REMOVAL})
-    #: factors mutated with seed 004's depth probability Pd (the rest with Pm)
+    #: factors mutated with AutoViT's depth probability Pd (the rest with Pm)
     depth_factors = ("s", "n1", "n2", "n3", "d1", "d2", "d3", "d4")
 
     def __init__(self, name: str, supernet: str, values: Mapping[str, Sequence[float]] | None = None,
@@ -518,9 +518,9 @@ class AutoViTSpace(Space):
         keys.update(MBPoolKey(r, w, POOL_EXPAND, self.classes) for r, w in last)
         return sorted(keys)
 
-    # -- seed 004's module table -----------------------------------------------------------------------
+    # -- AutoViT's module table -----------------------------------------------------------------------
     def module_keys(self) -> list[BlockKey]:
-        """Seed 004's module lookup table as block keys, each at the resolution and input width of
+        """AutoViT's module lookup table as block keys, each at the resolution and input width of
         the first stage of this space where its width occurs (46 for ``autovit-xxs``)."""
         mods = SEED004_MODULES if self.supernet == "xxs" else {
             "conv": self.values["c"], "mbconv": tuple(sorted({w for k in (1, 2, 3) for w in self.values[f"w{k}"]})),
@@ -550,14 +550,14 @@ class AutoViTSpace(Space):
         return res
 
     def module_of(self, kind: str, width: int, heads: int | None = None, ratio: float | None = None) -> BlockKey:
-        """The module key of a repeated layer of ``width`` (resolution ignored, as in seed 004)."""
+        """The module key of a repeated layer of ``width`` (resolution ignored, as in AutoViT)."""
         res = self._stage_res(kind, width)
         if kind == "mbconv":
             return MBConvKey(res, width, width, 1, 1)
         return TLayerKey(res, PATCH, width, int(heads), HEAD_DIM, float(ratio))
 
     def module_counts(self, spec: AutoViTSpec) -> list[tuple[BlockKey, int]]:
-        """A spec as seed 004's modules: stem conv, repeated MBConv layers, transformer layers."""
+        """A spec as AutoViT's modules: stem conv, repeated MBConv layers, transformer layers."""
         out: list[tuple[BlockKey, int]] = [(ConvStemKey(self.image, spec.stem), 1)]
         for w, n in zip(spec.mb_widths, spec.mb_depths):
             out.append((self.module_of("mbconv", w), n))
@@ -633,7 +633,7 @@ class AutoViTSpace(Space):
 
     def mutate(self, spec: AutoViTSpec, rng: np.random.Generator | int | None = None, prob: float = 0.3,
                depth_prob: float | None = None) -> AutoViTSpec:
-        """Seed 004's mutation: depth factors (stage count, stage depths) change with probability
+        """AutoViT's mutation: depth factors (stage count, stage depths) change with probability
         ``depth_prob`` (Pd), every other factor with ``prob`` (Pm). Always valid and in range."""
         rng = np.random.default_rng(rng)
         pd = prob if depth_prob is None else depth_prob
@@ -659,6 +659,6 @@ class AutoViTSpace(Space):
 
 
 def autovit_spaces() -> list[AutoViTSpace]:
-    """The three supernets of seed 004 as spaces."""
-    return [AutoViTSpace(f"autovit-{sn}", sn, description=f"seed 004's hybrid supernet {sn.upper()} ({desc}), 256×256")
+    """The three supernets of AutoViT as spaces."""
+    return [AutoViTSpace(f"autovit-{sn}", sn, description=f"AutoViT's hybrid supernet {sn.upper()} ({desc}), 256×256")
             for sn, desc in (("xxs", "1.0–1.8 M params"), ("xs", "1.6–2.6 M params"), ("s", "4.0–7.2 M params"))]

@@ -28,7 +28,7 @@ from lutnas.errors import InputError
 #: capabilities a space may declare (``Space.capabilities``)
 GRID = "grid"                  #: ``grid()`` enumerates the space (when not too large: ``enumerable``)
 CONTINUOUS = "continuous"      #: ``sample_continuous`` / ``perturb`` draw off-grid specs
-MODULE_TABLE = "module_table"  #: seed 004's module table: ``module_keys()``, ``module_counts(spec)``
+MODULE_TABLE = "module_table"  #: AutoViT's module table: ``module_keys()``, ``module_counts(spec)``
 REMOVAL = "removal"            #: ``removal_pair(key)`` for the removal build method
 SCALE_UP = "scale_up"          #: ``scale_up(spec, factor)`` for greedy compound scaling
 CAPABILITIES = frozenset({GRID, CONTINUOUS, MODULE_TABLE, REMOVAL, SCALE_UP})
@@ -326,7 +326,7 @@ class Space(abc.ABC):
         """Off-grid specs (``continuous`` capability); without it, on-grid samples."""
         return self.sample(n, rng)
 
-    # -- seed 004's extras (declared by capability) ----------------------------------------------------------------
+    # -- AutoViT's extras (declared by capability) ----------------------------------------------------------------
     def module_keys(self) -> list[BlockKey]:
         self.require(MODULE_TABLE, "a module table (--modules)")
         raise NotImplementedError

@@ -49,7 +49,7 @@ class ViTSpace(FactorSpace):
         """``n`` off-grid specs: each factor uniform in [min, max] of its candidates.
 
         Integers for d, h, e, p; r rounded to 0.25; I rounded to a multiple of p (so e=60,
-        I=171, p=19 can come out), as seed 000's random permutation uses.
+        I=171, p=19 can come out), as the ViT-scaling study's random permutation uses.
         """
         rng = np.random.default_rng(rng)
         out = []
@@ -64,7 +64,7 @@ class ViTSpace(FactorSpace):
         return out
 
     def perturb(self, spec: ViTSpec, rng: np.random.Generator, spread: float) -> ViTSpec | None:
-        """Each factor scaled by a log-uniform factor in [1/spread, spread] and rounded (seed 000's
+        """Each factor scaled by a log-uniform factor in [1/spread, spread] and rounded (the ViT-scaling study's
         random permutation around a greedy step); None when the result is not a valid spec."""
         f = np.exp(rng.uniform(-np.log(spread), np.log(spread), size=6))
         d = max(1, int(round(spec.d * f[0])))
@@ -81,7 +81,7 @@ class ViTSpace(FactorSpace):
     def mutate(self, spec: ViTSpec, rng: np.random.Generator | int | None = None, prob: float = 0.3,
                depth_prob: float | None = None) -> ViTSpec:
         """Each factor replaced with probability ``prob`` (``d`` with ``depth_prob`` when given,
-        seed 000's evolutionary mutation); always valid, at least one factor changed."""
+        the ViT-scaling study's evolutionary mutation); always valid, at least one factor changed."""
         if depth_prob is None:
             return super().mutate(spec, rng, prob)
         rng = np.random.default_rng(rng)
@@ -102,7 +102,7 @@ def vit_spaces() -> list[ViTSpace]:
             "vit-scaling",
             {"d": [3, 6, 12, 18, 24], "h": [2, 3, 6, 8, 12], "e": [32, 64, 96], "r": [2, 4, 8],
              "I": [128, 160, 224, 320], "p": [8, 16, 32]},
-            "seed 000's 2,700-model ViT grid (Bello et al. extensive search)",
+            "the ViT-scaling study's 2,700-model ViT grid (Bello et al. extensive search)",
         ),
         ViTSpace(
             "vit-mini",

@@ -1,4 +1,4 @@
-"""The ViT scaling space of seed 000 (§3.1 and Appendix): specs, named models, analytic costs.
+"""The ViT scaling space of the ViT-scaling study (§3.1 and Appendix): specs, named models, analytic costs.
 
 A :class:`ViTSpec` ``(d, h, e, r, I, p)`` is depth, heads, head dim, MLP ratio, image size and
 patch size; embedding dim = ``h*e``, tokens = ``(I/p)**2 + 1`` (the class token).

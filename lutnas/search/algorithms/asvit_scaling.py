@@ -1,4 +1,4 @@
-"""``asvit-scaling``: seed 001 Algorithm 2 on the ViT space, stopping at the latency budget."""
+"""``asvit-scaling``: As-ViT's Algorithm 2 on the ViT space, stopping at the latency budget."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class AsViTScaling(Searcher):
     """
 
     name = "asvit-scaling"
-    description = "seed 001 Algorithm 2: 16 width x depth choices per step ranked by L^E and kappa, up to the latency budget"
+    description = "As-ViT's Algorithm 2: 16 width x depth choices per step ranked by L^E and kappa, up to the latency budget"
 
     defaults = {"start": None, "widths": (1.05, 1.1, 1.15, 1.2), "depths": (1, 2, 3, 4), "max_steps": 50}
     _parameter_constraints = {"start": [str, None], "widths": [Numbers(Interval(Real, 1, 100, closed="neither"))],

@@ -1,4 +1,4 @@
-"""``evolutionary`` (seed 003's settings) and ``coarse-to-fine`` (seed 004 Algorithm 2)."""
+"""``evolutionary`` (ViT-ResNAS's settings) and ``coarse-to-fine`` (AutoViT's Algorithm 2)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lutnas.spaces.base import Spec
 
 
 class Evolutionary(Searcher):
-    """Evolution with a cost window (seed 003: population 500, 20 iterations, 75 parents,
+    """Evolution with a cost window (ViT-ResNAS: population 500, 20 iterations, 75 parents,
     150 children, mutation probability 0.3, window 0.975·C ≤ cost ≤ C).
 
     Candidates are generated until they satisfy the constraints (checked on table costs, which
@@ -23,7 +23,7 @@ class Evolutionary(Searcher):
     """
 
     name = "evolutionary"
-    description = "seed 003: population 500, 20 iterations, 75 parents, 150 children, mutation 0.3, window 0.975"
+    description = "ViT-ResNAS: population 500, 20 iterations, 75 parents, 150 children, mutation 0.3, window 0.975"
 
     defaults = {"population": 500, "iterations": 20, "parents": 75, "children": 150, "mutation_prob": 0.3,
                 "window": 0.975, "max_tries": 100}
@@ -125,14 +125,14 @@ class Evolutionary(Searcher):
 
 
 class CoarseToFine(Evolutionary):
-    """Seed 004 Algorithm 2: a coarse stage samples ``coarse_samples`` random specs and keeps the
+    """AutoViT's Algorithm 2: a coarse stage samples ``coarse_samples`` random specs and keeps the
     top-K (``population``) that meet the latency and parameter budgets — those using the latency
     budget most fully — then a fine evolutionary stage (population 50, 20 generations, 10 parents,
     depth-mutation probability Pd = 0.2, per-factor mutation probability Pm = 0.4, crossover).
     """
 
     name = "coarse-to-fine"
-    description = "seed 004 Algorithm 2: coarse LUT-filtered sampling, fine evolution (50, 20, 10, Pd 0.2, Pm 0.4)"
+    description = "AutoViT's Algorithm 2: coarse LUT-filtered sampling, fine evolution (50, 20, 10, Pd 0.2, Pm 0.4)"
 
     defaults = {"population": 50, "iterations": 20, "parents": 10, "children": 50, "depth_prob": 0.2,
                 "block_prob": 0.4, "coarse_samples": 1000, "window": 0.0, "max_tries": 100, "mutation_prob": 0.4}

@@ -1,4 +1,4 @@
-"""``greedy`` (seed 000 Algorithm 1) and ``random-permutation`` (seed 000 §4.1)."""
+"""``greedy`` (the ViT-scaling study's Algorithm 1) and ``random-permutation`` (the ViT-scaling study's §4.1)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _budget_of(problem, cost_name: str) -> float | None:
 
 
 class Greedy(Searcher):
-    """Iterative greedy scaling (seed 000, Algorithm 1).
+    """Iterative greedy scaling (the ViT-scaling study, Algorithm 1).
 
     From a start model A (``seed-start``, or the space's cheapest spec by the search cost when a
     narrowed space excludes it), for each target C_s: for every factor SF in d, h, e, r, I, p alone, increase SF
@@ -39,7 +39,7 @@ class Greedy(Searcher):
     """
 
     name = "greedy"
-    description = "seed 000 Algorithm 1: scale one factor at a time to each step's target cost"
+    description = "the ViT-scaling study's Algorithm 1: scale one factor at a time to each step's target cost"
 
     defaults = {"start": None, "growth": 2.0, "steps": 6, "targets": None}
     _parameter_constraints = {"start": [str, None], "growth": [Interval(Real, 1, 1e6, closed="right")],
@@ -129,7 +129,7 @@ class Greedy(Searcher):
 
 class RandomPermutation(Greedy):
     """Greedy, then around each step's result draw ``permutations`` random factor changes that meet
-    the same target cost (within ``tolerance`` below it) and keep the best (seed 000 §4.1).
+    the same target cost (within ``tolerance`` below it) and keep the best (the ViT-scaling study's §4.1).
 
     Off-grid values are allowed (each factor scaled by a random factor in [1/spread, spread],
     image size rounded to a multiple of the patch); blocks the table lacks are predicted by its
@@ -137,7 +137,7 @@ class RandomPermutation(Greedy):
     """
 
     name = "random-permutation"
-    description = "seed 000 §4.1: 24 random factor permutations at each greedy step's target cost"
+    description = "the ViT-scaling study's §4.1: 24 random factor permutations at each greedy step's target cost"
 
     defaults = {**Greedy.defaults, "permutations": 24, "tolerance": 0.1, "spread": 2.0, "max_tries": 4000}
     _parameter_constraints = {**Greedy._parameter_constraints, "permutations": [Interval(Integral, 1, 100_000)],
