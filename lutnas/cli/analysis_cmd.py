@@ -12,7 +12,7 @@ from lutnas.analysis import (
 )
 from lutnas.analysis.correlate import cost_table, read_measured_table, specs_from_option
 from lutnas.categories import CATEGORIES
-from lutnas.cli.options import device_option_opt, json_opt, nonempty_path, protocol_opt, seed_opt, values_opt
+from lutnas.cli.options import device_option_opt, json_opt, model_selection, nonempty_path, protocol_opt, seed_opt, values_opt
 from lutnas.cli.output import emit, table
 from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
@@ -78,7 +78,7 @@ def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, 
 
 @click.command("correlate")
 @click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--specs", "specs_opt", default="sample:200", show_default=True, help="grid, sample:N or a file of specs (for LUT inputs).")
+@model_selection(200)
 @click.option("--columns", default=None, help="Comma-separated columns to rank (default: all).")
 @click.option("--join", "join", default=None,
               help="Column that names the models in every table (default: spec with LUTs, else each table's key).")
@@ -152,7 +152,7 @@ def correlate_cmd(inputs, specs_opt, columns, join, values, seed, bootstrap, noi
 @click.option("--lut", "luts", multiple=True, required=True, type=click.Path(dir_okay=False))
 @click.option("--model", default="deit-tiny", show_default=True, help="The model whose breakdown is shown.")
 @click.option("--device", "devices", multiple=True, help="Also measure the model's breakdown on this device.")
-@click.option("--specs", "specs_opt", default="sample:200", show_default=True, help="Models for τ and Pareto: grid, sample:N or FILE.")
+@model_selection(200)
 @values_opt
 @seed_opt
 @protocol_opt

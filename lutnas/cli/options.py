@@ -45,3 +45,28 @@ seed_opt = click.option("--seed", type=click.IntRange(min=0), default=0, show_de
 out_opt = click.option("--out", type=click.Path(), default=None, callback=nonempty_path, help="Output file or directory.")
 batch_opt = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Batch size (>= 1) the table holds or predicts for.")
+
+
+def model_selection(default_sample: int = 200):
+    """``--grid | --sample N | --specs FILE``: which models a command covers, one vocabulary in every
+    command (``lut build`` spells the same three). The command receives ``specs_opt`` in the form
+    :func:`lutnas.analysis.correlate.specs_from_option` reads (``grid``, ``sample:N`` or a path)."""
+    import functools
+
+    from lutnas.errors import InputError
+
+    def deco(f):
+        @functools.wraps(f)
+        def wrapper(*args, grid: bool, sample: int | None, specs_opt: str | None, **kw):
+            if sum([grid, sample is not None, specs_opt is not None]) > 1:
+                raise InputError("give one of --grid, --sample N or --specs FILE")
+            kw["specs_opt"] = "grid" if grid else f"sample:{sample}" if sample else specs_opt or f"sample:{default_sample}"
+            return f(*args, **kw)
+
+        wrapper = click.option("--specs", "specs_opt", default=None, metavar="FILE",
+                               help="A file of specs, one per line.")(wrapper)
+        wrapper = click.option("--sample", type=click.IntRange(min=1), default=None,
+                               help=f"N models sampled with --seed (default {default_sample}).")(wrapper)
+        return click.option("--grid", is_flag=True, help="Every model of the space.")(wrapper)
+
+    return deco

@@ -55,6 +55,18 @@ class SearchRun:
         self.n_asked = 0
         self.n_told = 0
         self.done = False
+        self.pending: list[Any] | None = None  # stepwise searchers: this step's candidates
+        self.sent = 0
+
+    def send_pending(self, n: int) -> list[Any]:
+        """The next ``n`` of ``self.pending`` (a step's candidates handed out over several asks)."""
+        out = self.pending[self.sent:self.sent + n]
+        self.sent += len(out)
+        return out
+
+    def pending_answered(self) -> bool:
+        """Whether every candidate of the current step has been handed out (and so told)."""
+        return self.pending is not None and self.sent >= len(self.pending)
 
     def feasible_best(self, k: int = 1) -> list[tuple[Any, float]]:
         """The ``k`` best feasible specs told so far, ``(spec, score)``, best first."""

@@ -71,12 +71,10 @@ class AsViTScaling(Searcher):
             run.sent = 0
             if not run.pending:
                 return []
-        out = run.pending[run.sent:run.sent + n]
-        run.sent += len(out)
-        return out
+        return run.send_pending(n)
 
     def _observe(self, run: SearchRun, specs, results) -> None:
-        if run.pending is None or run.sent < len(run.pending):
+        if not run.pending_answered():
             return
         pend = run.pending
         scores = {s: sc for s, _, ok, sc in run.history if s in set(pend) and ok}

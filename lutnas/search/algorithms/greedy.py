@@ -102,12 +102,10 @@ class Greedy(Searcher):
                 return []
             run.pending = cands
             run.sent = 0
-        batch = run.pending[run.sent:run.sent + n]
-        run.sent += len(batch)
-        return batch
+        return run.send_pending(n)
 
     def _observe(self, run: SearchRun, specs, results) -> None:
-        if run.pending is None or run.sent < len(run.pending):
+        if not run.pending_answered():
             return
         pending = set(run.pending)
         pool = [(spec, score) for spec, _, ok, score in run.history if spec in pending and ok]
