@@ -259,6 +259,7 @@ def _build(peer, binary, out, *extra):
                                     "--device-option", "reconnect_s=2", "--device-option", "invocations=2", *extra])
 
 
+@pytest.mark.slow
 def test_lut_build_over_adb_survives_a_dropped_connection(home, peer, state, fake_binary):
     drops = []
 
@@ -284,6 +285,7 @@ def test_lut_build_over_adb_survives_a_dropped_connection(home, peer, state, fak
     assert len(pushed) == len(set(pushed)) == 4, "each export pushed once, named by content hash"
 
 
+@pytest.mark.slow
 def test_lut_build_resumes_after_the_phone_goes_away(home, peer, state, fake_binary):
     out = home / "phone.parquet"
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from lutnas.locks import writer_lock
 from lutnas.spaces import get_space
@@ -34,6 +35,7 @@ def keys_of(values):
     return {k.canonical() for k in get_space("vit-mini", narrowed).unique_blocks()}
 
 
+@pytest.mark.slow
 def test_two_builds_on_one_table_lose_nothing(tmp_path):
     out = tmp_path / "t.parquet"
     first, second = build(out, A), build(out, B)  # the second waits for the first (LUTNAS_LOCK_TIMEOUT=300)
@@ -78,6 +80,7 @@ def test_two_searches_on_one_history_lose_nothing(tmp_path):
     assert len(pd.read_parquet(hist)) == len(h)
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130(tmp_path):
     p = lutnas("search", "--gflops", "100", "--objective", "asvit", "--algorithm", "random", "--budget", "500",
                "--batch", "1", "--out", str(tmp_path / "h.parquet"))

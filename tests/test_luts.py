@@ -75,6 +75,7 @@ def test_resume_is_duplicate_free_and_measures_nothing_twice(tmp_path):
     assert len(df) == df["key"].nunique() == len(space.unique_blocks())
 
 
+@pytest.mark.slow
 def test_killed_build_loses_no_row(tmp_path):
     path = tmp_path / "killed.parquet"
     cmd = [sys.executable, "-m", "lutnas.cli", "lut", "build", "--device", "torch-cpu", "--space", "vit-mini",

@@ -50,6 +50,7 @@ def setup():
     return space, space.grid()
 
 
+@pytest.mark.slow
 def test_farm_builds_two_cpu_runners_at_once(local_ray, setup, tmp_path):
     space, specs = setup
     outs = {d: tmp_path / f"{d}.parquet" for d in ("torch-cpu", "ort-cpu")}
@@ -84,6 +85,7 @@ def test_a_killed_actor_loses_and_duplicates_nothing(local_ray, setup, tmp_path)
     assert len(rows) == rows["key"].nunique() == len(space.unique_blocks(specs))
 
 
+@pytest.mark.slow
 def test_farm_cli_and_lut_build_executor(local_ray, tmp_path):
     res = CliRunner().invoke(cli, ["farm", "build", "--devices", "torch-cpu", "ort-cpu", "--space", "vit-mini",
                                    "--sample", "1", "--protocol", "quick", "--no-ops", "--out-dir", str(tmp_path), "--json"])

@@ -49,6 +49,7 @@ def source(tmp_path_factory):
     return path, space, truth
 
 
+@pytest.mark.slow
 def test_transfer_recovers_a_known_device_from_a_quarter_of_its_blocks(source, tmp_path):
     from lutnas.measure.transfer import transfer_lut
 
