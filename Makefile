@@ -27,10 +27,10 @@ demo: install
 	$(LUTNAS) measure --model deit-tiny --device torch-cpu --ops --protocol quick
 	$(LUTNAS) lut build --device torch-cpu --space vit-mini --protocol quick --out $(OUT)/torch-cpu-vit-mini.parquet
 	$(LUTNAS) lut show $(OUT)/torch-cpu-vit-mini.parquet
-	$(LUTNAS) lut validate $(OUT)/torch-cpu-vit-mini.parquet --sample 12 --calibrate 4 --protocol quick --out $(OUT)
-	$(LUTNAS) breakdown --model d=4,h=3,e=64,r=4,I=96,p=16 --device torch-cpu --lut $(OUT)/torch-cpu-vit-mini.parquet --protocol quick --out $(OUT)
+	$(LUTNAS) lut validate $(OUT)/torch-cpu-vit-mini.parquet --sample 12 --calibrate 4 --protocol quick --out-dir $(OUT)
+	$(LUTNAS) breakdown --model d=4,h=3,e=64,r=4,I=96,p=16 --device torch-cpu --lut $(OUT)/torch-cpu-vit-mini.parquet --protocol quick --out-dir $(OUT)
 	$(LUTNAS) search --lut $(OUT)/torch-cpu-vit-mini.parquet --latency-ms 1.0 --algorithm coarse-to-fine --objective flops --budget 200 --out $(OUT)/search-history.parquet
-	$(LUTNAS) report --lut $(OUT)/torch-cpu-vit-mini.parquet --model d=4,h=3,e=64,r=4,I=96,p=16 --grid --html --out $(OUT)
+	$(LUTNAS) report --lut $(OUT)/torch-cpu-vit-mini.parquet --model d=4,h=3,e=64,r=4,I=96,p=16 --grid --html --out-dir $(OUT)
 	@echo "demo outputs in $(OUT)/: torch-cpu-vit-mini.parquet (the LUT), torch-cpu-vit-mini-validate.png (scatter), breakdown.png, search-history.parquet, report.md and report.html"
 
 test: install-test

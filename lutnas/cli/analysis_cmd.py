@@ -49,7 +49,7 @@ def _breakdown_text(d: dict) -> str:
               help="A tool output to compare (benchmark_model log, trtexec profile, torch trace...).")
 @click.option("--flops/--no-flops", default=True, show_default=True, help="Include the FLOPs breakdown.")
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the stacked-bar PNG.")
+@click.option("--out-dir", "--out", "out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the stacked-bar PNG.")
 @json_opt
 def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, out, as_json) -> None:
     """Per-category cost of one model on each source, with cosine distances (the ViT-scaling study's Table 11)."""
@@ -88,7 +88,7 @@ def breakdown_cmd(model, devices, device_options, luts, files, flops, protocol, 
 @click.option("--noise-device", default=None, help="Measure models twice on this device for a noise ceiling.")
 @click.option("--noise-models", type=click.IntRange(min=2), default=20, show_default=True)
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the heat-map PNG.")
+@click.option("--out-dir", "--out", "out", type=click.Path(file_okay=False), default=None, callback=nonempty_path, help="Folder for the heat-map PNG.")
 @json_opt
 def correlate_cmd(inputs, specs_opt, columns, join, values, seed, bootstrap, noise_device, noise_models, protocol, out,
                   as_json) -> None:
@@ -156,7 +156,7 @@ def correlate_cmd(inputs, specs_opt, columns, join, values, seed, bootstrap, noi
 @values_opt
 @seed_opt
 @protocol_opt
-@click.option("--out", type=click.Path(file_okay=False), required=True, callback=nonempty_path,
+@click.option("--out-dir", "--out", "out", type=click.Path(file_okay=False), required=True, callback=nonempty_path,
               help="Folder for report.md and its figures.")
 @click.option("--html", is_flag=True, help="Also write report.html (a standalone page beside report.md).")
 @json_opt

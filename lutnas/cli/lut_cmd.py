@@ -312,7 +312,7 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
               help="Re-measure K random rows first: report drift since the build and drift-corrected predictions (0: skip).")
 @click.option("--repeats", type=click.IntRange(1, 10), default=2, show_default=True,
               help="Measurements of each model (interleaved); 2 or more give the noise ceiling.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, callback=nonempty_path,
+@click.option("--out-dir", "--out", "out", type=click.Path(file_okay=False), default=None, callback=nonempty_path,
               help="Folder for the scatter and residual PNGs (default: beside the table).")
 @json_opt
 def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, repeats, out,
@@ -359,8 +359,7 @@ def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_fi
                          f"{'applied' if c.get('applied') else 'not applied'}: {c.get('reason', '')}")
         if d.get("sentinel"):
             s = d["sentinel"]
-            lines.append(f"host speed (sentinel {s['key']}): ×{s['median_ratio']:.3f} of the table's baseline; "
-                         f"measurements compared at the table's host speed")
+            lines.append(f"host speed (sentinel {s['key']}): ×{s['median_ratio']:.3f} of the table's baseline; {s['reason']}")
         for factor, groups in d.get("by_factor", {}).items():
             lines.append(f"bias by {factor}: " + ", ".join(f"{g['value']:g}: {100 * g['bias']:+.1f} % (n={g['n']})"
                                                            for g in groups))

@@ -42,7 +42,6 @@ protocol_opt = click.option(
     help="Measurement protocol preset: quick, default or thorough.",
 )
 seed_opt = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed (>= 0).")
-out_opt = click.option("--out", type=click.Path(), default=None, callback=nonempty_path, help="Output file or directory.")
 batch_opt = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Batch size (>= 1) the table holds or predicts for.")
 

@@ -22,7 +22,7 @@ from lutnas.locks import writer_lock
 from lutnas.luts.schema import read_table, write_table
 
 #: fewest models/rows from which a correction is even considered
-MIN_SUPPORT = 3
+MIN_SUPPORT = 5
 
 
 def ratio_ci(ratios: np.ndarray, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:

@@ -22,10 +22,10 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.measure.sentinel import Sentinel, choose_sentinel
+from lutnas.measure.sentinel import Sentinel, choose_sentinel, consistent_ratio, stored_sentinel
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
-from lutnas.profiler.protocol import Protocol, get_protocol
+from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.base import MODULE_TABLE, REMOVAL, BlockKey, Space, Spec
 
 #: fingerprint entries that define the device configuration; a table is never mixed across them
@@ -356,10 +356,6 @@ def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol
     return row
 
 
-#: a smoothed host ratio within this of 1 is noise of the sentinel itself, not drift: rows stay as measured
-NORMALISE_ABOVE = 0.03
-
-
 class HostSpeed:
     """A build's view of the drift sentinel: the smoothed ratio rows are normalised by, and the
     ``slow`` flag set when the host stayed > 10 % slower than the table's baseline after pausing."""
@@ -375,13 +371,9 @@ class HostSpeed:
         """The table's own sentinel (key and baseline from its metadata), or a new one chosen from
         the blocks to measure; its baseline is stored in the table before any row is measured."""
         from lutnas.luts.regressor import key_from_row
-        from lutnas.spaces import parse_block_key
 
-        stored = plan.meta.get("sentinel") or {}
-        if stored.get("key") and stored.get("baseline_ms"):
-            key = parse_block_key(stored["key"])
-            sentinel = Sentinel(device, key, get_protocol(stored.get("protocol", "quick")), float(stored["baseline_ms"]))
-        else:
+        sentinel = stored_sentinel(device, plan.meta.get("sentinel"))
+        if sentinel is None:
             pool = [key_from_row(r) for r in plan.rows] + list(plan.todo)
             sentinel = Sentinel(device, choose_sentinel(pool))
         return cls(sentinel, plan, progress)
@@ -393,16 +385,15 @@ class HostSpeed:
                 self.progress("pause", {"ratio": ratio, "seconds": pause_s})
 
         ratio, self.slow = self.sentinel.wait_until_steady(pause_s=pause_s, on_pause=on_pause)
-        recent = [h["ratio"] for h in self.sentinel.history[-3:]]
-        self.ratio = float(np.median(recent))
+        self.ratio = consistent_ratio([h["ratio"] for h in self.sentinel.history[-3:]])
         if not self.plan.meta.get("sentinel", {}).get("baseline_ms"):
             self.plan.meta["sentinel"] = {"key": self.sentinel.key.canonical(), "baseline_ms": self.sentinel.baseline_ms,
-                                          "protocol": self.sentinel.protocol.name}
+                                          "protocol": self.sentinel.protocol.to_dict()}
 
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row at the baseline host speed (times ÷ ratio when the drift is beyond the sentinel's
         noise), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
-        applied = self.ratio if abs(self.ratio - 1) > NORMALISE_ABOVE else 1.0
+        applied = self.ratio
         out = {k: (v / applied if k.endswith("_ms") and isinstance(v, float) else v) for k, v in row.items()}
         out["host_ratio"] = applied
         if self.slow:

@@ -26,6 +26,26 @@ from lutnas.spaces.blocks import BlockKey
 SLOW_THRESHOLD = 0.10
 
 
+#: a drift within this of 1, or checks that disagree by more than this, is the sentinel's own noise
+NOISE = 0.05
+
+
+def sentinel_protocol() -> Protocol:
+    """``default``'s warm-up and duration, capped at 2 s: a sentinel timed for 30 ms (``quick``) drifts
+    by tens of per cent on its own on a shared host, which is noise fitted as signal."""
+    return get_protocol("default", max_time_ms=2_000).replace(name="sentinel")
+
+
+def consistent_ratio(ratios: Sequence[float]) -> float:
+    """The drift to correct by: the median of recent checks when they agree (spread < :data:`NOISE`)
+    and show a drift beyond :data:`NOISE`; else 1.0 (no correction)."""
+    r = np.asarray(ratios, float)
+    if len(r) < 2:
+        return 1.0
+    med = float(np.median(r))
+    return med if abs(med - 1) > NOISE and (r.max() - r.min()) / med < NOISE else 1.0
+
+
 def choose_sentinel(keys: Sequence[BlockKey]) -> BlockKey:
     """A mid-sized block of the most common kind: the one at the median of that kind's analytic MACs
     (small enough to re-time in well under a second, large enough not to be timer-bound)."""
@@ -51,7 +71,7 @@ class Sentinel:
 
     device: Device
     key: BlockKey
-    protocol: Protocol = dataclasses.field(default_factory=lambda: get_protocol("quick"))
+    protocol: Protocol = dataclasses.field(default_factory=lambda: sentinel_protocol())
     baseline_ms: float | None = None
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     _artifact: Any = dataclasses.field(default=None, repr=False)
@@ -68,7 +88,8 @@ class Sentinel:
     def check(self) -> float:
         """Re-time; return the host's slowdown ratio against the baseline (1.0 = baseline speed)."""
         now = self.time_ms()
-        if self.baseline_ms is None:
+        if self.baseline_ms is None:  # the first timing in a process warms it; the baseline is the second
+            now = self.time_ms()
             self.baseline_ms = now
         ratio = now / self.baseline_ms
         self.history.append({"t": time.time(), "ms": now, "ratio": ratio})
@@ -92,7 +113,19 @@ class Sentinel:
         return ratio, ratio > 1 + SLOW_THRESHOLD
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key.canonical(), "baseline_ms": self.baseline_ms, "protocol": self.protocol.name,
+        return {"key": self.key.canonical(), "baseline_ms": self.baseline_ms, "protocol": self.protocol.to_dict(),
                 "checks": len(self.history),
                 "ratio_range": [float(np.min([h["ratio"] for h in self.history])),
                                 float(np.max([h["ratio"] for h in self.history]))] if self.history else None}
+
+
+def stored_sentinel(device: Device, stored: dict[str, Any] | None) -> Sentinel | None:
+    """The sentinel a table's metadata records (same block, protocol and baseline), or None."""
+    from lutnas.spaces import parse_block_key
+
+    stored = stored or {}
+    if not (stored.get("key") and stored.get("baseline_ms")):
+        return None
+    proto = stored.get("protocol")
+    protocol = Protocol.from_dict(proto) if isinstance(proto, dict) else get_protocol(proto or "quick")
+    return Sentinel(device, parse_block_key(stored["key"]), protocol, float(stored["baseline_ms"]))

@@ -24,10 +24,14 @@ from lutnas.luts.calibration import drift_correction, fit_calibration, save_cali
 from lutnas.luts.regressor import key_from_row
 from lutnas.luts.table import LUT
 from lutnas.measure.build import measure_row
-from lutnas.measure.sentinel import Sentinel
+from lutnas.measure.sentinel import consistent_ratio, stored_sentinel
 from lutnas.measure.target import measure_target
-from lutnas.profiler.protocol import Protocol, get_protocol
+from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.base import Spec
+
+
+#: the sentinel is re-timed before every this many measurements of a validation
+SENTINEL_EVERY = 4
 
 
 def measure_models(device: Device, specs: Sequence[Spec], protocol: Protocol, batch: int = 1,
@@ -66,17 +70,6 @@ def _schedule(n_cal: int, n_held: int, n_rows: int, repeats: int, seed: int) -> 
     return order
 
 
-def _sentinel_for(lut: LUT, device: Device) -> Sentinel | None:
-    """The table's own sentinel (same block, protocol and baseline as its build), if it has one."""
-    from lutnas.spaces import parse_block_key
-
-    stored = lut.meta.get("sentinel") or {}
-    if not (stored.get("key") and stored.get("baseline_ms")):
-        return None
-    return Sentinel(device, parse_block_key(stored["key"]), get_protocol(stored.get("protocol", "quick")),
-                    float(stored["baseline_ms"]))
-
-
 def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol, calibrate_specs: Sequence[Spec] = (),
              batch: int = 1, progress: Callable[[int, int], None] | None = None, drift_rows: int = 5,
              seed: int = 0, repeats: int = 2) -> dict[str, Any]:
@@ -103,14 +96,16 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     rows = (lut.rows.sample(n=min(drift_rows, len(lut.rows)), random_state=seed).to_dict("records")
             if drift_rows else [])
     order = _schedule(len(calibrate_specs), len(specs), len(rows), repeats, seed)
-    sentinel = _sentinel_for(lut, device)
+    sentinel = stored_sentinel(device, lut.meta.get("sentinel"))
     row_protocol = _table_protocol(lut, protocol)
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
     held_ms = np.full((len(specs), repeats), np.nan)
     cal_ratio, held_ratio = np.ones_like(cal_ms), np.ones_like(held_ms)
     drift_out: list[dict[str, Any]] = []
+    ratio = 1.0
     for step, item in enumerate(order):
-        ratio = sentinel.check() if sentinel is not None else 1.0
+        if sentinel is not None and step % SENTINEL_EVERY == 0:
+            ratio = sentinel.check()
         if item.what == "row":
             r = rows[item.index]
             new = measure_row(device, key_from_row(r), row_protocol, int(r["batch"]), int(r.get("copies") or 1), False, 0,
@@ -129,11 +124,17 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
 
     result: dict[str, Any] = {"device": device.label, "table": str(lut.path) if lut.path else None,
                               "repeats": repeats, "schedule": "interleaved"}
-    # at the table's host speed: divide by the sentinel's ratio at the time of each measurement
-    held_norm, cal_norm = held_ms / held_ratio, cal_ms / cal_ratio
+    # at the table's host speed — only when the sentinel shows a consistent drift beyond its own
+    # noise; otherwise the measurements stand as measured
+    held_norm, cal_norm = held_ms, cal_ms
     if sentinel is not None:
         ratios = np.array([h["ratio"] for h in sentinel.history])
-        result["sentinel"] = {**sentinel.to_dict(), "median_ratio": float(np.median(ratios))}
+        applied = consistent_ratio(ratios) != 1.0
+        result["sentinel"] = {**sentinel.to_dict(), "median_ratio": float(np.median(ratios)), "applied": applied,
+                              "reason": "a consistent drift: measurements compared at the table's host speed" if applied
+                              else "no drift beyond the sentinel's own noise (or checks disagree): as measured"}
+        if applied:
+            held_norm, cal_norm = held_ms / held_ratio, cal_ms / cal_ratio
     pred = lut.predict(specs, batch)
     raw = pred.raw_ms
     if len(calibrate_specs):
