@@ -13,7 +13,6 @@ from lutnas.cli.options import (
 )
 from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import build_progress, progress_bar
-from lutnas.devices import get_device, parse_device_options
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
 from lutnas.luts import LUT, fit_calibration, save_calibration
@@ -107,6 +106,8 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
         emit(info, as_json, lambda d: f"{d['rows']} rows in {d['out']} ({d['measured']} measured now on Ray"
                                        f"{'' if d['complete'] else '; incomplete, re-run to resume'})")
         return
+    from lutnas.devices import get_device, parse_device_options
+
     dev = get_device(device, **parse_device_options(device_options))
     with progress_bar(f"lut build {device}", enabled=not as_json) as update:
         try:
@@ -133,11 +134,12 @@ def build_selection(sp, sample: int | None, specs_file: str | None, seed: int, m
 
 @lut_group.command("show")
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--regressor", is_flag=True, help="Also fit the unseen-block regressor and report its held-out error.")
 @json_opt
-def show_cmd(path, as_json) -> None:
-    """Device, space, rows, flagged rows, coverage, slowest blocks, regressor error."""
+def show_cmd(path, regressor, as_json) -> None:
+    """Device, space, rows, flagged rows, coverage, slowest blocks (--regressor: its held-out error)."""
     lut = LUT.read(path)
-    data = lut.summary(lut.space())
+    data = lut.summary(lut.space(), regressor=regressor)
 
     def human(d: dict) -> str:
         lines = [f"{path}: device {d['device']}, space {(d['space'] or {}).get('name')}, protocol {d['protocol']}, "
@@ -181,6 +183,8 @@ def transfer_cmd(sources, device, device_options, budget, strategy, seed, batch,
     from lutnas.measure.transfer import transfer_lut
 
     tables = [LUT.read(p) for p in sources]
+    from lutnas.devices import get_device, parse_device_options
+
     dev = get_device(device, **parse_device_options(device_options))
     with progress_bar(f"lut transfer {device}", enabled=not as_json) as update:
         try:
@@ -264,6 +268,8 @@ def _device_for(lut: LUT, device: str | None, device_options):
         raise InputError(f"table {lut.path} is for device {lut.device!r}, not {device!r}; its calibration and "
                          f"validation must be measured on the device that built it")
     params = dict(lut.meta.get("device_params") or {})
+    from lutnas.devices import get_device, parse_device_options
+
     params.update(parse_device_options(device_options))
     return get_device(lut.device, **params)
 

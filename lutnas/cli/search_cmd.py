@@ -10,11 +10,10 @@ from lutnas.cli.output import emit, note, table
 from lutnas.cli.progress import progress_bar
 from lutnas.errors import InputError
 from lutnas.params import parse_assignments
-from lutnas.search import fastest_spec, get_searcher, run_search, searcher_names
+from lutnas.search import get_searcher, searcher_names
 from lutnas.raycluster import check_address
 from lutnas.search.executors import wrap_objective
 from lutnas.search.objectives import OBJECTIVES
-from lutnas.search.setup import build_problem
 from lutnas.spaces.select import resolve_space
 
 
@@ -72,6 +71,8 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
                batch, seed, out, verify, protocol, executor, address, workers, margin, as_json) -> None:
     """Search a space for the best spec under latency/params/FLOPs budgets, against saved tables."""
     from lutnas.luts import LUT  # pandas/pyarrow: not for --help
+    from lutnas.search.run import fastest_spec, run_search
+    from lutnas.search.setup import build_problem
 
     cls = get_searcher(algorithm)
     searcher = cls(seed=seed, **cls.from_strings(parse_assignments(params, "--param")))

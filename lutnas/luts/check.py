@@ -28,7 +28,7 @@ def check_table(path: str | Path) -> dict[str, Any]:
         problems.append("the table names no space")
     else:
         try:
-            coverage = lut.summary(space)["coverage"]
+            coverage = lut.summary(space, regressor=False)["coverage"]
         except InputError as exc:
             problems.append(str(exc))
         else:

@@ -325,7 +325,9 @@ class LUT:
         return Prediction(raw, self._calibrate(raw), predicted, block_ms)
 
     # -- summary -------------------------------------------------------------------------------------
-    def summary(self, space: Space | None = None, top: int = 5) -> dict[str, Any]:
+    def summary(self, space: Space | None = None, top: int = 5, regressor: bool = True) -> dict[str, Any]:
+        """Device, space, rows, flags, coverage of ``space``, slowest rows and (``regressor``) the
+        unseen-block regressor's cross-validated error — the one costly part (scikit-learn fits)."""
         rows = self.rows
         flagged = int(rows["flagged"].fillna(False).sum()) if "flagged" in rows else 0
         data: dict[str, Any] = {
@@ -345,6 +347,8 @@ class LUT:
             have = set(rows["key"])
             data["coverage"] = {"space_blocks": len(needed), "measured": len(needed & have),
                                 "fraction": len(needed & have) / len(needed) if needed else None}
+        if not regressor:
+            return data
         try:
             data["regressor"] = self.regressor().errors_
         except Exception as exc:  # a table too small to fit one is still a table

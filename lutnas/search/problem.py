@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from lutnas.errors import InputError
-from lutnas.luts.table import LUT
 from lutnas.spaces.base import Columns, Space, Spec
+
+if TYPE_CHECKING:
+    from lutnas.luts.table import LUT
 
 CostFn = Callable[[Sequence[Spec]], np.ndarray]
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from lutnas.errors import InputError
-from lutnas.luts.table import LUT
 from lutnas.search.objectives import get_objective
 from lutnas.search.problem import Constraint, LatencyCost, Problem, gflops_cost, params_cost
 from lutnas.spaces.base import Space
+
+if TYPE_CHECKING:
+    from lutnas.luts.table import LUT
 
 
 def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict[str, float]:
