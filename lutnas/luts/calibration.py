@@ -134,7 +134,7 @@ def update_meta(path: str | Path, **entries: Any) -> None:
     with writer_lock(path, "table"):
         table, meta = read_table(path)
         meta.update(entries)
-        write_table(table.to_pylist(), {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, path)
+        write_table(table.to_pylist(), meta, path)
 
 
 def budget_margin(validation: dict[str, Any] | None, k: float = 2.0) -> dict[str, Any]:

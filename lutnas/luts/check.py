@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from lutnas.errors import InputError
-from lutnas.luts.consistency import monotonicity_violations, suspicious_rows
+from lutnas.luts.consistency import suspicious_rows
 from lutnas.luts.schema import schema_for
 from lutnas.luts.table import LUT
 
@@ -36,7 +36,7 @@ def check_table(path: str | Path) -> dict[str, Any]:
                 problems.append(f"covers {coverage['measured']} of the {coverage['space_blocks']} blocks of space "
                                 f"{space.name!r}")
     findings = suspicious_rows(lut.rows)
-    violations = monotonicity_violations(lut.rows)
+    violations = [f for f in findings if f.other is not None]  # the monotonicity findings
     explained = {r["key"] for r in lut.rows.to_dict("records") if r.get("flagged") and isinstance(r.get("flag_reason"), str)}
     return {"path": str(path), "device": lut.device, "space": space.name if space is not None else None,
             "rows": int(len(lut.rows)), "coverage": coverage, "problems": problems, "ok": not problems,

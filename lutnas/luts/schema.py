@@ -75,7 +75,8 @@ def write_table(rows: list[dict[str, Any]], meta: dict[str, Any], path: str | Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     schema = schema_for(sorted({r["kind"] for r in rows}))
     table = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows], schema=schema)
-    blob = {"creator": f"lutnas {lutnas.__version__}", "schema_version": SCHEMA_VERSION, **meta}
+    # this writer's provenance wins over the creator/schema version of the metadata it was handed
+    blob = {**meta, "creator": f"lutnas {lutnas.__version__}", "schema_version": SCHEMA_VERSION}
     table = table.replace_schema_metadata({META_KEY: json.dumps(blob, default=str).encode()})
     write_parquet_atomic(table, path)
 

@@ -257,13 +257,14 @@ class LUT:
         return self._dense_grids[key]
 
     def latency_ms(self, spec: Spec, batch: int = 1) -> float:
-        """One spec's predicted (calibrated) latency in ms, memoised per spec: the cheap call for a
-        searcher that asks one spec at a time."""
+        """One spec's predicted (calibrated) latency in ms, its sum of blocks memoised per spec: the
+        cheap call for a searcher that asks one spec at a time (a calibration stored later applies)."""
         memo = self._single.setdefault(batch, {})
-        value = memo.get(spec)
-        if value is None:
-            value = memo[spec] = float(self.predict([spec], batch).calibrated_ms[0])
-        return value
+        raw = memo.get(spec)
+        if raw is None:
+            raw = memo[spec] = float(self.predict([spec], batch).raw_ms[0])
+        cal = self.calibration
+        return cal["a"] * raw + cal["b"] if cal else raw
 
     def _columns_type(self) -> type[Spec]:
         """The vectorised spec type whose columns a caller hands to :meth:`predict`."""

@@ -22,7 +22,7 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.measure.sentinel import Sentinel, choose_sentinel, consistent_ratio, stored_sentinel
+from lutnas.measure.sentinel import Sentinel, choose_sentinel, consistent_ratio
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -90,6 +90,14 @@ class BuildPlan:
                 break
         else:
             self.rows.append(row)
+        self._write()
+
+    def save(self) -> None:
+        """Write the rows as they stand (after editing them in place), merged with the disk first."""
+        self._merge_disk()
+        self._write()
+
+    def _write(self) -> None:
         write_table(self.rows, self.meta, self.out)
         self.disk_stamp = _file_stamp(self.out)
 
@@ -372,7 +380,7 @@ class HostSpeed:
         the blocks to measure; its baseline is stored in the table before any row is measured."""
         from lutnas.luts.regressor import key_from_row
 
-        sentinel = stored_sentinel(device, plan.meta.get("sentinel"))
+        sentinel = Sentinel.from_meta(device, plan.meta.get("sentinel"))
         if sentinel is None:
             pool = [key_from_row(r) for r in plan.rows] + list(plan.todo)
             sentinel = Sentinel(device, choose_sentinel(pool))
@@ -387,15 +395,13 @@ class HostSpeed:
         ratio, self.slow = self.sentinel.wait_until_steady(pause_s=pause_s, on_pause=on_pause)
         self.ratio = consistent_ratio([h["ratio"] for h in self.sentinel.history[-3:]])
         if not self.plan.meta.get("sentinel", {}).get("baseline_ms"):
-            self.plan.meta["sentinel"] = {"key": self.sentinel.key.canonical(), "baseline_ms": self.sentinel.baseline_ms,
-                                          "protocol": self.sentinel.protocol.to_dict()}
+            self.plan.meta["sentinel"] = self.sentinel.to_meta()
 
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The row at the baseline host speed (times ÷ ratio when the drift is beyond the sentinel's
-        noise), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
-        applied = self.ratio
-        out = {k: (v / applied if k.endswith("_ms") and isinstance(v, float) else v) for k, v in row.items()}
-        out["host_ratio"] = applied
+        """The row at the baseline host speed (times ÷ the consistent drift ratio, 1.0 when there is
+        none), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
+        out = {k: (v / self.ratio if k.endswith("_ms") and isinstance(v, float) else v) for k, v in row.items()}
+        out["host_ratio"] = self.ratio
         if self.slow:
             out["flagged"] = True
             out["flag_reason"] = f"host {self.ratio:.2f}x slower than the table's baseline (sentinel)"

@@ -40,7 +40,8 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
         plan.replace(speed.normalise(row) if speed is not None else row)
         if progress:
             progress("recheck", {"key": text, "done": i + 1, "todo": len(order)})
-    remaining = [f for f in suspicious_rows(pd.DataFrame(plan.rows)) if f.key in set(order) or f.other in set(order)]
+    rechecked = set(order)
+    remaining = [f for f in suspicious_rows(pd.DataFrame(plan.rows)) if f.key in rechecked or f.other in rechecked]
     reasons: dict[str, str] = {}
     for f in remaining:
         reasons.setdefault(f.key, f.reason)
@@ -50,7 +51,7 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
             plan.rows[i] = {**r, "flagged": True, "flag_reason": reasons[r["key"]]}
             changed = True
     if changed:
-        plan.replace(plan.rows[0])  # rewrite the table once with the new flags
+        plan.save()
     return {"suspicious": len(findings), "remeasured": len(order), "remeasured_keys": order,
             "still_suspicious": len(reasons),
             "findings": [f.to_dict() for f in remaining][:50]}

@@ -71,7 +71,7 @@ class Sentinel:
 
     device: Device
     key: BlockKey
-    protocol: Protocol = dataclasses.field(default_factory=lambda: sentinel_protocol())
+    protocol: Protocol = dataclasses.field(default_factory=sentinel_protocol)
     baseline_ms: float | None = None
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     _artifact: Any = dataclasses.field(default=None, repr=False)
@@ -112,20 +112,23 @@ class Sentinel:
             ratio = self.check()
         return ratio, ratio > 1 + SLOW_THRESHOLD
 
+    def to_meta(self) -> dict[str, Any]:
+        """What a table records of its sentinel (read back by :meth:`from_meta`)."""
+        return {"key": self.key.canonical(), "baseline_ms": self.baseline_ms, "protocol": self.protocol.to_dict()}
+
+    @classmethod
+    def from_meta(cls, device: Device, stored: dict[str, Any] | None) -> Sentinel | None:
+        """The sentinel a table's metadata records (same block, protocol and baseline), or None."""
+        from lutnas.spaces import parse_block_key
+
+        stored = stored or {}
+        if not (stored.get("key") and stored.get("baseline_ms")):
+            return None
+        proto = stored.get("protocol")
+        protocol = Protocol.from_dict(proto) if isinstance(proto, dict) else get_protocol(proto or "quick")
+        return cls(device, parse_block_key(stored["key"]), protocol, float(stored["baseline_ms"]))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key.canonical(), "baseline_ms": self.baseline_ms, "protocol": self.protocol.to_dict(),
-                "checks": len(self.history),
+        return {**self.to_meta(), "checks": len(self.history),
                 "ratio_range": [float(np.min([h["ratio"] for h in self.history])),
                                 float(np.max([h["ratio"] for h in self.history]))] if self.history else None}
-
-
-def stored_sentinel(device: Device, stored: dict[str, Any] | None) -> Sentinel | None:
-    """The sentinel a table's metadata records (same block, protocol and baseline), or None."""
-    from lutnas.spaces import parse_block_key
-
-    stored = stored or {}
-    if not (stored.get("key") and stored.get("baseline_ms")):
-        return None
-    proto = stored.get("protocol")
-    protocol = Protocol.from_dict(proto) if isinstance(proto, dict) else get_protocol(proto or "quick")
-    return Sentinel(device, parse_block_key(stored["key"]), protocol, float(stored["baseline_ms"]))

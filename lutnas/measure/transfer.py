@@ -69,7 +69,6 @@ def transfer_lut(sources: Sequence[LUT], device: Device, out: str | Path, protoc
     new_rows, model = predicted_rows(keys, X, src_ms, have, device.label, protocol.name, batch, seed)
     rest = len(new_rows)
     rows += new_rows
-    meta = {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}
     meta["transfer"] = {"sources": result["sources"], "source_devices": [s.device for s in sources], "strategy": strategy,
                         "budget": str(budget), "measured": len(measured_idx), "predicted": rest,
                         "model": model.name, "cv_mape": model.cv_mape, "uncertainty": model.rel_error, "seed": seed}
@@ -80,11 +79,12 @@ def transfer_lut(sources: Sequence[LUT], device: Device, out: str | Path, protoc
 
 
 def _drop_transferred(out: Path) -> None:
-    """Predicted rows of an earlier run are re-derived, never resumed as if measured."""
+    """Predicted rows of an earlier run leave the table before the build: its end-of-build self-check
+    and the new model see measured rows only (the predictions are re-derived afterwards)."""
     if not out.exists():
         return
     table, meta = read_table(out)
     rows = table.to_pylist()
     kept = [r for r in rows if r.get("method") != "transferred"]
     if len(kept) != len(rows):
-        write_table(kept, {k: v for k, v in meta.items() if k not in ("creator", "schema_version")}, out)
+        write_table(kept, meta, out)

@@ -20,11 +20,11 @@ import numpy as np
 from lutnas.analysis.fidelity import error_by_factor, fidelity, noise_verdict
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
-from lutnas.luts.calibration import drift_correction, fit_calibration, save_calibration
+from lutnas.luts.calibration import drift_correction, fit_calibration, save_calibration, update_meta
 from lutnas.luts.regressor import key_from_row
 from lutnas.luts.table import LUT
 from lutnas.measure.build import measure_row
-from lutnas.measure.sentinel import consistent_ratio, stored_sentinel
+from lutnas.measure.sentinel import Sentinel, consistent_ratio
 from lutnas.measure.target import measure_target
 from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.base import Spec
@@ -96,7 +96,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     rows = (lut.rows.sample(n=min(drift_rows, len(lut.rows)), random_state=seed).to_dict("records")
             if drift_rows else [])
     order = _schedule(len(calibrate_specs), len(specs), len(rows), repeats, seed)
-    sentinel = stored_sentinel(device, lut.meta.get("sentinel"))
+    sentinel = Sentinel.from_meta(device, lut.meta.get("sentinel"))
     row_protocol = _table_protocol(lut, protocol)
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
     held_ms = np.full((len(specs), repeats), np.nan)
@@ -107,12 +107,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         if sentinel is not None and step % SENTINEL_EVERY == 0:
             ratio = sentinel.check()
         if item.what == "row":
-            r = rows[item.index]
-            new = measure_row(device, key_from_row(r), row_protocol, int(r["batch"]), int(r.get("copies") or 1), False, 0,
-                              r.get("method") or "isolated")
-            table_ms = float(r["median_ms"]) * _host_ratio(r)  # as measured at build time
-            drift_out.append({"key": r["key"], "table_ms": table_ms, "now_ms": float(new["median_ms"]),
-                              "change": float(new["median_ms"] / table_ms - 1)})
+            drift_out.append(_remeasure(device, rows[item.index], row_protocol))
         else:
             target = (calibrate_specs if item.what == "cal" else specs)[item.index]
             m, _ = measure_target(device, target, protocol, batch=batch)
@@ -135,8 +130,6 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
                               else "no drift beyond the sentinel's own noise (or checks disagree): as measured"}
         if applied:
             held_norm, cal_norm = held_ms / held_ratio, cal_ms / cal_ratio
-    pred = lut.predict(specs, batch)
-    raw = pred.raw_ms
     if len(calibrate_specs):
         cal = fit_calibration(lut.predict(calibrate_specs, batch).raw_ms, np.nanmean(cal_norm, axis=1), seed=seed)
         cal["models"] = [s.canonical() for s in calibrate_specs]
@@ -144,18 +137,14 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         if lut.path:
             save_calibration(lut.path, cal)
         result["calibration"] = cal
+    pred = lut.predict(specs, batch)  # calibrated by the stored calibration only when it is applied
+    raw, calibrated = pred.raw_ms, pred.calibrated_ms
     stored = lut.meta.get("calibration")
-    applied_cal = lut.calibration  # None unless supported
-    calibrated = applied_cal["a"] * raw + applied_cal["b"] if applied_cal else raw.copy()
-    if stored and not applied_cal:
+    if stored and lut.calibration is None:
         result["calibration_note"] = f"calibration not applied: {stored.get('reason', 'not supported')}"
 
-    dc = drift_correction([d["table_ms"] for d in drift_out], [d["now_ms"] for d in drift_out], seed=seed)
-    result["drift"] = {"rows": drift_out, **dc,
-                       "median_change": float(np.median([d["change"] for d in drift_out])) if drift_out else 0.0,
-                       "max_abs_change": float(np.max(np.abs([d["change"] for d in drift_out]))) if drift_out else 0.0,
-                       "within_5pct": float(np.mean(np.abs([d["change"] for d in drift_out]) <= 0.05)) if drift_out else 1.0}
-    drift_ratio = dc["ratio"] if dc["applied"] else 1.0
+    result["drift"] = _drift_report(drift_out, seed)
+    drift_ratio = result["drift"]["ratio"] if result["drift"]["applied"] else 1.0
     result["drift_ratio"] = drift_ratio
 
     measured = np.nanmean(held_norm, axis=1)
@@ -174,8 +163,6 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     err = calibrated / measured - 1
     worst = np.argsort(-np.abs(err))[:5]
     if lut.path:  # what a search's --margin auto reads: the table's own validated error
-        from lutnas.luts.calibration import update_meta
-
         errs = (calibrated[:, None] / held_norm - 1).ravel()
         errs = errs[np.isfinite(errs)]
         update_meta(lut.path, validation={"n": int(len(specs)), "repeats": repeats, "bias": float(errs.mean()),
@@ -223,13 +210,20 @@ def drift(lut: LUT, device: Device, protocol: Protocol, k: int, seed: int = 0) -
     """Re-measure ``k`` random rows the same way; how far each moved, and whether a correction is
     supported (:func:`lutnas.luts.calibration.drift_correction`)."""
     rows = lut.rows.sample(n=min(k, len(lut.rows)), random_state=seed).to_dict("records")
-    out = []
-    for r in rows:
-        new = measure_row(device, key_from_row(r), protocol, int(r["batch"]), int(r.get("copies") or 1), False, 0,
-                          r.get("method") or "isolated")
-        table_ms = float(r["median_ms"]) * _host_ratio(r)
-        out.append({"key": r["key"], "table_ms": table_ms, "now_ms": float(new["median_ms"]),
-                    "change": float(new["median_ms"] / table_ms - 1)})
+    return _drift_report([_remeasure(device, r, protocol) for r in rows], seed)
+
+
+def _remeasure(device: Device, row: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
+    """One table row timed again the way it was built, against its build-time (as measured) median."""
+    new = measure_row(device, key_from_row(row), protocol, int(row["batch"]), int(row.get("copies") or 1), False, 0,
+                      row.get("method") or "isolated")
+    table_ms = float(row["median_ms"]) * _host_ratio(row)
+    return {"key": row["key"], "table_ms": table_ms, "now_ms": float(new["median_ms"]),
+            "change": float(new["median_ms"] / table_ms - 1)}
+
+
+def _drift_report(out: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """How far re-measured rows moved, and whether a drift correction is supported."""
     changes = np.array([o["change"] for o in out])
     return {"rows": out, "median_change": float(np.median(changes)) if len(changes) else 0.0,
             "max_abs_change": float(np.max(np.abs(changes))) if len(changes) else 0.0,
