@@ -34,7 +34,7 @@ demo: install
 	@echo "demo outputs in $(OUT)/: torch-cpu-vit-mini.parquet (the LUT), torch-cpu-vit-mini-validate.png (scatter), breakdown.png, search-history.parquet, report.md and report.html"
 
 test: install-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench-noise: install
 	$(PY) -m benchmarks.noise
