@@ -1,12 +1,16 @@
-"""make bench-build: device-seconds for a LUT vs measuring every model, and the 2,700-grid projection.
+"""make bench-build: a real full build of the 593-block vit-scaling grid table, and whether the
+default protocol's 2.5 s cap on long blocks keeps the medians of 10 s of sampling.
 
-1. vit-mini on torch-cpu: wall time to build its table (52 blocks) vs to measure all 64 models,
-   same protocol.
-2. The full vit-scaling grid (593 blocks, 2,700 models): a stratified sample of blocks is measured;
-   a protocol cost model (warm-up + max(min_time, min_runs × call) capped at max_time, plus a fixed
-   per-row overhead) is fitted on the sample's wall times, call times come from the analytic
-   multiply-adds at the sample's measured rate, and the model is summed over every block and
-   every model. The fit is checked against the sample itself (printed).
+1. Full build: ``build_lut`` over every block of the 2,700-model grid on one core (``--device``,
+   protocol default, operator categories on, sentinel and recheck on — exactly what
+   ``lutnas lut build`` does): wall minutes, device-seconds per kind, flagged and re-checked rows.
+   ``--from TABLE`` reports the same figures from a table already built in one go (its rows carry
+   ``measure_s`` and timestamps) instead of building again.
+2. Protocol agreement: ``--agree K`` long blocks (the ones the cap shortens) are timed under
+   ``default`` and under ``default`` with the old caps (10 s timed phase, warm-up by count), in the
+   order A B A' B' so drift hits both alike. The capped protocol keeps the old one's fidelity when
+   |A − B| is no larger than the host's own repeat error |A − A'|.
+3. vit-mini: building its table against measuring all 64 models, same protocol.
 """
 
 from __future__ import annotations
@@ -21,25 +25,78 @@ from benchmarks._common import header, parser, table
 from lutnas.devices import get_device
 from lutnas.measure import build_lut
 from lutnas.measure.validate import measure_models
-from lutnas.models import auto_copies
+from lutnas.models import auto_copies, build_block_copies
 from lutnas.profiler import get_protocol
 from lutnas.spaces import block_macs_by_category, get_space
 
 
-def protocol_seconds(call_ms: np.ndarray, p, overhead_s: float) -> np.ndarray:
-    timed = np.minimum(np.maximum(p.min_time_ms, p.min_runs * call_ms), p.max_time_ms)
-    warm = np.maximum(p.warmup_ms, p.warmup_runs * call_ms)
-    return (timed + warm) / 1e3 + overhead_s
+def report_table(path: Path, wall_s: float | None = None) -> None:
+    import pandas as pd
+
+    rows = pd.read_parquet(path)
+    wall = wall_s if wall_s is not None else (rows["timestamp"].max() - rows["timestamp"].min()).total_seconds()
+    per_kind = rows.groupby("kind")["measure_s"].agg(["count", "sum", "median", "max"])
+    print(table([[k, int(r["count"]), r["sum"] / 60, r["median"], r["max"]] for k, r in per_kind.iterrows()],
+                ["kind", "rows", "device-min", "median s/row", "max s/row"]))
+    flagged = int(rows["flagged"].sum())
+    reasons = rows["flag_reason"].dropna().str.split(" ").str[0].value_counts().to_dict() if "flag_reason" in rows else {}
+    print(f"full grid table {path.name}: {len(rows)} rows, wall {wall / 60:.1f} min, device-seconds "
+          f"{rows['measure_s'].sum() / 60:.1f} min, {flagged} flagged ({reasons or 'no reasons'})")
+
+
+def agreement(device: str, k: int) -> None:
+    dev = get_device(device)
+    new = get_protocol("default")
+    old = new.replace(name="default-10s", max_time_ms=10_000, warmup_max_ms=0)
+    grid = get_space("vit-scaling")
+    blocks = grid.unique_blocks()
+    macs = np.array([sum(block_macs_by_category(b).values()) for b in blocks], float)
+    longest = [blocks[i] for i in np.argsort(macs)[-4 * k:]]  # the blocks the cap shortens
+    keys = [longest[i] for i in np.random.default_rng(0).choice(len(longest), k, replace=False)]
+    rows = []
+    for key in keys:
+        n = auto_copies(key)
+        art = dev.prepare(*build_block_copies(key, n))
+        t = time.perf_counter()
+        a = dev.measure(art, new, key).median_ms
+        ta = time.perf_counter() - t
+        t = time.perf_counter()
+        b = dev.measure(art, old, key).median_ms
+        tb = time.perf_counter() - t
+        a2, b2 = dev.measure(art, new, key).median_ms, dev.measure(art, old, key).median_ms
+        rows.append([key.canonical()[:58], a / n, b / n, 100 * (a / b - 1), 100 * (a2 / a - 1), ta, tb])
+        print(f"  {rows[-1][0]:58s} capped {a / n:8.2f} ms  10 s {b / n:8.2f} ms  diff {rows[-1][3]:+5.1f} %  "
+              f"repeat {rows[-1][4]:+5.1f} %  ({ta:.1f} s vs {tb:.1f} s)", flush=True)
+    d = np.abs([r[3] for r in rows])
+    rep = np.abs([r[4] for r in rows])
+    print(f"capped vs 10 s: mean |diff| {d.mean():.1f} % (max {d.max():.1f} %); the host's own repeat error "
+          f"{rep.mean():.1f} % (max {rep.max():.1f} %); time per block {np.mean([r[5] for r in rows]):.1f} s vs "
+          f"{np.mean([r[6] for r in rows]):.1f} s")
 
 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--device", default="torch-cpu")
-    p.add_argument("--sample", type=int, default=24)
+    p.add_argument("--from", dest="from_table", default=None, help="report on a table built in one go; do not build")
+    p.add_argument("--agree", type=int, default=12, help="long blocks timed under both protocols (0: skip)")
+    p.add_argument("--skip-full", action="store_true", help="skip the full build")
     args = p.parse_args()
     protocol = get_protocol(args.protocol)
     dev = get_device(args.device)
     header(f"bench-build on {args.device}, protocol {protocol.name}")
+    if args.from_table:
+        report_table(Path(args.from_table))
+    elif not args.skip_full:
+        grid = get_space("vit-scaling")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "grid.parquet"
+            t = time.perf_counter()
+            info = build_lut(dev, grid, grid.grid(), out, protocol)
+            wall = time.perf_counter() - t
+            report_table(out, wall)
+            print(f"recheck: {info.get('recheck')}")
+    if args.agree:
+        agreement(args.device, args.agree)
     mini = get_space("vit-mini")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -50,39 +107,6 @@ def main() -> None:
     models_s = time.perf_counter() - t
     print(table([["vit-mini", len(mini.unique_blocks()), lut_s, mini.size, models_s, models_s / lut_s]],
                 ["space", "blocks", "LUT build s", "models", "measure-all s", "ratio"]))
-
-    grid = get_space("vit-scaling")
-    blocks = grid.unique_blocks()
-    macs = np.array([sum(block_macs_by_category(k).values()) for k in blocks], float)
-    rng = np.random.default_rng(0)
-    order = np.argsort(macs)
-    strata = np.array_split(order, args.sample)
-    sample = [int(rng.choice(s)) for s in strata if len(s)]
-    walls, calls = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in sample:
-            key = blocks[i]
-            t = time.perf_counter()
-            build_lut(dev, grid, [], Path(tmp) / f"{i}.parquet", protocol, ops=False, keys=[key])
-            walls.append(time.perf_counter() - t)
-            import pandas as pd
-
-            row = pd.read_parquet(Path(tmp) / f"{i}.parquet").iloc[0]
-            calls.append(float(row["median_ms"]) * int(row["copies"]))
-            print(f"  {key.canonical():62s} call {calls[-1]:9.3f} ms  wall {walls[-1]:6.2f} s", flush=True)
-    walls, calls = np.array(walls), np.array(calls)
-    copies = np.array([auto_copies(k) for k in blocks])
-    ms_per_mac = np.median(calls / (macs[sample] * copies[sample]))
-    overhead = float(np.median(walls - protocol_seconds(calls, protocol, 0.0)))
-    fit = protocol_seconds(calls, protocol, overhead)
-    print(f"cost model on the sample: predicted {fit.sum():.1f} s vs actual {walls.sum():.1f} s; per-row overhead {overhead:.2f} s")
-    all_calls = macs * copies * ms_per_mac
-    grid_lut_s = protocol_seconds(all_calls, protocol, overhead).sum()
-    specs = grid.grid()
-    model_ms = np.array([s.macs() for s in specs], float) * ms_per_mac
-    grid_models_s = protocol_seconds(model_ms, protocol, overhead).sum()
-    print(table([["vit-scaling", len(blocks), grid_lut_s / 60, len(specs), grid_models_s / 60, grid_models_s / grid_lut_s]],
-                ["space", "blocks", "LUT build min (projected)", "models", "measure-all min (projected)", "ratio"]))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ budget, the target's rows for the chosen blocks (k-center or random) are taken f
 table — the very measurements a transfer run would make — the rest are predicted from the
 source, and the transferred table predicts the held-out models. Printed: MAPE, bias and Kendall τ
 against the measured models, next to the fully measured table's, and the device-seconds spent
-(the chosen rows' ``measure_s`` over the full table's).
+(the chosen rows' ``measure_s`` over the full table's). ``--tables luts/*.parquet`` uses tables
+already built (the shipped full-grid ones) instead of building sub-space tables; only the held-out
+models are measured then.
 Goal: with ≤ 10 % measured, MAPE ≤ 1.5 × the full table's, τ ≥ 0.95, ≥ 10 × fewer device-seconds.
 """
 
@@ -47,9 +49,18 @@ def main() -> None:
     p.add_argument("--budgets", default="5,10,20", help="percentages of the blocks measured")
     p.add_argument("--strategies", default="kcenter,random")
     p.add_argument("--out", default=None, help="folder for the full tables and measured models (resumable)")
+    p.add_argument("--tables", default=None, help="comma-separated full tables to use instead of building (one space)")
     args = p.parse_args()
     protocol = get_protocol(args.protocol)
-    space = get_space(args.space, subspace(args.seed) if args.space == "vit-scaling" else {})
+    given = {}
+    if args.tables:
+        for path in args.tables.split(","):
+            lut = LUT.read(path)
+            given[lut.device] = (lut, Path(path))
+        args.devices = ",".join(given)
+        space = next(iter(given.values()))[0].space()
+    else:
+        space = get_space(args.space, subspace(args.seed) if args.space == "vit-scaling" else {})
     keys = space.unique_blocks()
     header(f"bench-transfer: {len(keys)} blocks of {space.name} (seed {args.seed}), protocol {protocol.name}")
     held = list({s.canonical(): s for s in space.sample(args.models, 777 + args.seed)}.values())
@@ -57,14 +68,21 @@ def main() -> None:
     tables: dict[str, LUT] = {}
     measured: dict[str, np.ndarray] = {}
     for text in args.devices.split(","):
-        dev = _device(text)
-        usable, why = dev.availability()
-        if not usable:
-            print(f"  {text}: skipped ({why})")
-            continue
-        path = out / f"{text.replace('@', '_').replace('=', '-')}.parquet"
-        info = build_lut(dev, space, space.grid(), path, protocol, ops=False)
-        tables[text] = LUT.read(path)
+        if text in given:
+            lut, path = given[text]
+            dev = get_device(text, **(lut.meta.get("device_params") or {}))
+            tables[text] = lut
+            info = {"rows": len(lut.rows), "measured": 0}
+            path = out / f"{path.stem}.parquet"
+        else:
+            dev = _device(text)
+            usable, why = dev.availability()
+            if not usable:
+                print(f"  {text}: skipped ({why})")
+                continue
+            path = out / f"{text.replace('@', '_').replace('=', '-')}.parquet"
+            info = build_lut(dev, space, space.grid(), path, protocol, ops=False)
+            tables[text] = LUT.read(path)
         cache = path.with_suffix(".models.json")
         if cache.exists():
             measured[text] = np.array(json.loads(cache.read_text()))

@@ -299,6 +299,33 @@ def test_sentinel_normalises_rows_and_flags_a_host_that_stays_slow(tmp_path):
     assert r["median_ms"] == pytest.approx(expect, rel=1e-6)
 
 
+def test_rows_between_two_sentinel_checks_are_settled_at_their_mean(tmp_path):
+    slowdown = [1.0]
+    device = _DriftingDevice.make(slowdown)
+    space = get_space("vit-mini", SMALL)
+    path = tmp_path / "bracket.parquet"
+
+    def on(event, info):
+        if event == "row" and info["done"] == 2:
+            slowdown[0] = 1.08  # the host slows by 8 % after the second row (not enough to pause)
+
+    build_lut(device, space, space.grid(), path, QUICK, ops=False, stop_after=4, sentinel_every=2, pause_s=0.0,
+              recheck=False, progress=on)
+    rows = pd.read_parquet(path)
+    # rows 0-1 ran at speed 1.0 between checks reading 1.00 and 1.08: settled at their geometric mean
+    assert rows["host_ratio"].iloc[:2].to_numpy() == pytest.approx(np.sqrt(1.08), rel=1e-6)
+    # rows 2-3 ran at 1.08 between checks reading 1.08 and 1.08 (the final check): exactly undone
+    assert rows["host_ratio"].iloc[2:].to_numpy() == pytest.approx(1.08, rel=1e-6)
+    fresh = _DriftingDevice.make([1.0])
+    from lutnas.measure import measure_row
+    from lutnas.luts.regressor import key_from_row
+
+    r = rows.iloc[3].to_dict()
+    expect = measure_row(fresh, key_from_row(r), QUICK, 1, int(r["copies"]), False, 0, "isolated")["median_ms"]
+    assert r["median_ms"] == pytest.approx(expect, rel=1e-6)
+    assert len(LUT.read(path).meta["sentinel"]["checks"]) >= 3
+
+
 def test_self_check_finds_contradicting_rows_and_recheck_fixes_them(tmp_path):
     """A row measured while the host was fast (a costlier block 40 % below its cheaper neighbour)
     is found, re-measured next to its neighbour, and the table ends consistent; a row that stays

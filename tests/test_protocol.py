@@ -29,6 +29,27 @@ def test_max_time_caps_and_is_reported():
     assert any("min_runs" in w for w in m.warnings)
 
 
+def test_warmup_of_a_long_call_is_capped_by_time():
+    t = {"now": 0.0}
+
+    def fn():
+        t["now"] += 0.3  # a 300 ms block
+
+    p = Protocol(warmup_runs=5, warmup_ms=100, warmup_max_ms=600, min_runs=1, min_time_ms=0)
+    _, info = run_protocol(fn, p, clock=lambda: t["now"])
+    assert info["warmup_runs"] == 2  # warm after 0.6 s, not after five calls (1.5 s)
+    uncapped = Protocol(warmup_runs=5, warmup_ms=100, min_runs=1, min_time_ms=0)
+    _, info = run_protocol(fn, uncapped, clock=lambda: t["now"])
+    assert info["warmup_runs"] == 5
+
+
+def test_op_profile_runs_shrink_for_long_calls():
+    from lutnas.measure.build import op_profile_runs
+
+    assert op_profile_runs(1.0, 5) == 5 and op_profile_runs(100.0, 5) == 3 and op_profile_runs(400.0, 5) == 1
+    assert op_profile_runs(float("nan"), 5) == 5
+
+
 def test_block_size_for_tiny_calls():
     p = Protocol(warmup_runs=3, warmup_ms=0, min_runs=3, min_time_ms=0, min_sample_ms=1.0)
     _, info = run_protocol(lambda: None, p, clock=fake_clock(0.01))

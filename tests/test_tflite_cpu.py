@@ -80,3 +80,21 @@ def test_a_users_own_tflite_file(tmp_path, monkeypatch):
     assert data["median_ms"] > 0 and data["ops"] and data["key"] == str(model)
     res = CliRunner().invoke(cli, ["measure", "--file", str(model), "--device", "torch-cpu"])
     assert res.exit_code == 2 and "cannot run a model file" in res.stderr
+
+
+@pytest.mark.slow
+def test_export_jobs_fill_the_cache_before_anything_is_timed(tmp_path, monkeypatch):
+    from lutnas.measure import build_lut
+    from lutnas.spaces import get_space
+
+    monkeypatch.setenv("LUTNAS_CACHE", str(tmp_path / "cache"))
+    keys = [EncoderKey(5, 32, 2, 16, 2), HeadKey(32, 10)]
+    events = []
+    info = build_lut(get_device("tflite-cpu"), get_space("vit-mini"), [], tmp_path / "t.parquet",
+                     get_protocol("quick", min_time_ms=5, min_runs=5), ops=False, keys=keys, export_jobs=2,
+                     sentinel_every=0, recheck=False, progress=lambda e, d: events.append(e))
+    assert info["exported"] == 2 and info["rows"] == 2
+    kinds = [e for e in events if e in ("export", "row")]
+    assert kinds == ["export", "export", "row", "row"]  # every export first, then the timings
+    # the build prepared the very files the workers exported: nothing exported twice
+    assert len(list((tmp_path / "cache" / "tflite").glob("*.tflite"))) == 2

@@ -70,6 +70,9 @@ def lut_group() -> None:
               help="At the end, re-measure rows that contradict their neighbours or are flagged.")
 @click.option("--sentinel-every", type=click.IntRange(min=0), default=25, show_default=True,
               help="Re-time the drift sentinel every N rows (0: off).")
+@click.option("--export-jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Export the blocks (TFLite, adb:*) in N processes before timing any; 0: one at a time.")
+@click.option("--export-only", is_flag=True, help="With --export-jobs: export into the cache and stop (time later, on a quiet host).")
 @click.option("--modules", is_flag=True, help="AutoViT's module table (46 modules for autovit-xxs) instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True,
               help="isolated: time each block alone; removal (AutoViT): whole-model latency drop when one is removed.")
@@ -78,7 +81,8 @@ def lut_group() -> None:
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
 def build_cmd(device, device_options, space, values, values_file, select, sample, specs_file, seed, batch, protocol,
-              copies, ops, out, max_rows, recheck, sentinel_every, modules, method, executor, address, as_json) -> None:
+              copies, ops, out, max_rows, recheck, sentinel_every, export_jobs, export_only, modules, method, executor, address,
+              as_json) -> None:
     """Measure every unique block the chosen specs need; resumable (re-run the same command).
 
     Spaces too large to enumerate (autovit-*) build every block any of their specs can use."""
@@ -90,6 +94,8 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
     if sample and specs_file:
         raise InputError("--sample and --specs choose the specs two ways; give one")
     n_copies = _copies(copies)
+    if export_only and not export_jobs:
+        raise InputError("--export-only needs --export-jobs N (the processes that export)")
     if executor == "ray":
         from lutnas.raycluster import check_address
 
@@ -113,10 +119,15 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
         try:
             info = build_lut(dev, sp, specs, out, get_protocol(protocol), batch=batch, copies=n_copies, ops=ops,
                              method=method, keys=keys, modules=modules, progress=build_progress(update, note),
-                             stop_after=max_rows, recheck=recheck, sentinel_every=sentinel_every)
+                             stop_after=max_rows, recheck=recheck, sentinel_every=sentinel_every,
+                             export_jobs=export_jobs, export_only=export_only)
         except KeyboardInterrupt:
             note(f"interrupted: every row measured so far is saved in {out}; re-run the same command to resume")
             raise SystemExit(130)
+    if export_only:
+        emit(info, as_json, lambda d: f"{d.get('exported', 0)} blocks exported into the cache; re-run without "
+                                       f"--export-only to time them")
+        return
     emit(info, as_json, lambda d: f"{d['rows']} rows in {d['out']} ({d['measured']} measured now in {d['seconds']:.1f} s"
                                    f"{'' if d['complete'] else '; incomplete, re-run to resume'})")
 
@@ -229,6 +240,22 @@ def check_cmd(paths, as_json) -> None:
     emit({"tables": reports, "ok": all(r["ok"] for r in reports)}, as_json, human)
     if not all(r["ok"] for r in reports):
         raise SystemExit(2)
+
+
+@lut_group.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None, callback=nonempty_path,
+              help="Write the Markdown index to this file (default: print it).")
+def index_cmd(paths, out) -> None:
+    """A Markdown index of saved tables (device, hardware, rows, date, validation) from their metadata."""
+    from lutnas.luts.index import index_markdown
+
+    text = index_markdown(paths)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    Path(out).write_text(text)
+    note(f"index of {len(paths)} table(s) written to {out}")
 
 
 @lut_group.command("predict")

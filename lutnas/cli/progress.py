@@ -49,6 +49,8 @@ def build_progress(update: Callable[[int, int, str], None], note: Callable[[str]
             update(0, info["todo"], "")
         elif event == "pause":
             note(f"host {info['ratio']:.2f}x slower than the table's baseline: pausing {info['seconds']:.0f} s")
+        elif event == "export":
+            update(info["done"], info["todo"], f"exported {info['key']}")
         elif event == "recheck":
             update(info["done"], info["todo"], f"recheck {info['key']}")
         elif event == "row":

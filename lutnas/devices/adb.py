@@ -288,6 +288,11 @@ class AdbDevice(Device):
             self._call(f"pushing {local.name}", lambda t: t.push(local, remote))
 
     # -- artifacts ---------------------------------------------------------------------------------
+    def exporter(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        from lutnas.devices.exporters import cached_tflite
+
+        return cached_tflite, {}
+
     def prepare(self, module: Any, example: Any) -> Artifact:
         from lutnas.devices.exporters import cached_tflite
 

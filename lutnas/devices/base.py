@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from lutnas.errors import DeviceError, InputError
 from lutnas.params import convert_params, validate_params
@@ -65,6 +65,13 @@ class Device(abc.ABC):
         params = convert_params(self._parameter_constraints, params)
         validate_params(type(self).__name__, self._parameter_constraints, params)
         self.params: dict[str, Any] = {**self.defaults, **params}
+
+    def exporter(self) -> tuple[Callable[..., Any], dict[str, Any]] | None:
+        """``(fn, kwargs)``: a picklable function that exports ``(module, example)`` into the
+        artifact cache, for devices whose preparation is a slow host-side export (TFLite: ~4 s per
+        block). ``lut build --export-jobs N`` runs it in N processes before anything is timed.
+        None (the default): preparing is cheap or happens on the device."""
+        return None
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -23,7 +23,7 @@ import copy
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -77,6 +77,11 @@ class TFLiteCPUDevice(Device):
         except Exception as exc:  # LiteRT raises RuntimeError/ValueError with its own text
             raise DeviceError(f"LiteRT could not load {path}: {exc}") from exc
         return it
+
+    def exporter(self) -> tuple[Callable[..., Any], dict[str, Any]]:
+        from lutnas.devices.exporters import cached_tflite
+
+        return cached_tflite, {}
 
     def prepare(self, module: Any, example: Any) -> Artifact:
         self._check()

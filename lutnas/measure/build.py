@@ -22,7 +22,7 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.measure.sentinel import Sentinel, choose_sentinel, consistent_ratio
+from lutnas.measure.sentinel import Sentinel, choose_sentinel
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -228,6 +228,8 @@ def build_lut(
     sentinel_every: int = 25,
     pause_s: float = 10.0,
     recheck: bool = True,
+    export_jobs: int = 0,
+    export_only: bool = False,
 ) -> dict[str, Any]:
     """Measure every missing block of ``specs`` on ``device`` and append rows to ``out``.
 
@@ -259,28 +261,43 @@ def build_lut(
         When the table is complete, re-measure flagged rows, rows that contradict a neighbour
         (monotonicity) and outliers of their kind's cost model (:mod:`lutnas.measure.recheck`);
         what stays odd is flagged with its reason.
+    export_jobs : int, default=0
+        Export the blocks still to measure in this many processes before timing any
+        (:mod:`lutnas.measure.prepare`; TFLite and ``adb:*``); 0 exports each block as it is timed.
+    export_only : bool, default=False
+        Stop after that export phase (time later, when the host is quiet).
 
     Returns a dict with counts and the output path. ``out`` is locked for the whole build: a
     second writer (build, calibrate) is refused with one line.
     """
     with writer_lock(out):
         return _build(device, space, specs, out, protocol, batch, copies, ops, op_runs, method, keys, modules,
-                      progress, stop_after, sentinel_every, pause_s, recheck)
+                      progress, stop_after, sentinel_every, pause_s, recheck, export_jobs, export_only)
 
 
 def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, protocol: Protocol, batch: int,
            copies: int | str, ops: bool, op_runs: int, method: str, keys: Iterable[BlockKey] | None, modules: bool,
            progress: Callable[[str, dict[str, Any]], None] | None, stop_after: int | None, sentinel_every: int,
-           pause_s: float, recheck: bool) -> dict[str, Any]:
+           pause_s: float, recheck: bool, export_jobs: int = 0, export_only: bool = False) -> dict[str, Any]:
     plan = plan_build(device.label, device.fingerprint(), dict(device.params), space, specs, out,
                       protocol, batch, copies, ops, op_runs, method, keys, modules)
     info = plan.info
     if progress:
         progress("plan", info)
+    if export_jobs and plan.todo:
+        from lutnas.measure.prepare import export_ahead
+
+        todo = plan.todo[:stop_after] if stop_after is not None and not export_only else plan.todo
+        info["exported"] = export_ahead(device, todo, export_jobs, copies, batch, progress)
+    if export_only:
+        info.update({"measured": 0, "rows": len(plan.rows), "seconds": 0.0, "complete": not plan.todo})
+        if progress:
+            progress("done", info)
+        return info
     models: dict[Spec, Measurement] = {}  # whole-model measurements shared by removal rows
     measured = 0
     start = time.perf_counter()
-    speed = HostSpeed.for_plan(device, plan, progress) if sentinel_every and plan.todo else None
+    speed = HostSpeed.for_plan(device, plan, progress) if sentinel_every and (plan.todo or recheck) else None
     for key in plan.todo:
         if stop_after is not None and measured >= stop_after:
             break
@@ -293,6 +310,8 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
         if progress:
             progress("row", {"key": key.canonical(), "median_ms": row["median_ms"], "flagged": row["flagged"],
                              "done": measured, "todo": len(plan.todo)})
+    if speed is not None:
+        speed.finish()
     info.update({"measured": measured, "rows": len(plan.rows), "seconds": time.perf_counter() - start,
                  "complete": measured == len(plan.todo)})
     if recheck and info["complete"] and plan.rows:
@@ -324,13 +343,22 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
                            "flagged": m.flagged, "protocol": protocol.name,
                            "timestamp": _dt.datetime.now(_dt.timezone.utc)}
     if ops and device.supports_op_profile:
-        cats = breakdown_ms(device.profile_ops(artifact, runs=op_runs))
+        cats = breakdown_ms(device.profile_ops(artifact, runs=op_profile_runs(stats["median_ms"], op_runs)))
         total = sum(cats.values())
         # scale the profiled shares to the measured median, so categories sum to the row's time
         scale = (stats["median_ms"] * per) / total if total > 0 else 0.0
         for c, v in cats.items():
             row[column_name(c)] = v * scale
     return row
+
+
+def op_profile_runs(call_ms: float, op_runs: int, budget_ms: float = 300.0) -> int:
+    """Profiled calls for the category shares: ``op_runs``, fewer for long calls (at least one) so
+    that profiling costs about ``budget_ms``; a 300 ms block's shares are as stable in one call as a
+    1 ms block's in five."""
+    if not call_ms > 0:
+        return op_runs
+    return max(1, min(op_runs, int(budget_ms // call_ms)))
 
 
 def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol: Protocol, batch: int,
@@ -365,13 +393,23 @@ def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol
 
 
 class HostSpeed:
-    """A build's view of the drift sentinel: the smoothed ratio rows are normalised by, and the
-    ``slow`` flag set when the host stayed > 10 % slower than the table's baseline after pausing."""
+    """A build's view of the drift sentinel: the factor rows are normalised by, and the ``slow``
+    flag set when the host stayed > 10 % slower than the table's baseline after pausing.
+
+    Rows are bracketed by sentinel checks: a row is written at once at the last check's ratio (an
+    interrupted build keeps a normalised row), and when the next check comes every row measured
+    since the previous one is settled at the geometric mean of the two checks around it. A factor
+    within :data:`SENTINEL_NOISE` of 1 is the sentinel's own noise and is not applied. (A rule that
+    corrected only when three checks agreed left a host swinging by 25 % uncorrected: its rows
+    mixed two speeds and contradicted their neighbours.)
+    """
 
     def __init__(self, sentinel: Sentinel, plan: BuildPlan,
                  progress: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.sentinel, self.plan, self.progress = sentinel, plan, progress
         self.ratio, self.slow = 1.0, False
+        self.last: float | None = None  # the ratio of the last check
+        self.pending: set[tuple[str, int]] = set()  # rows measured since the last check
 
     @classmethod
     def for_plan(cls, device: Device, plan: BuildPlan,
@@ -387,22 +425,56 @@ class HostSpeed:
         return cls(sentinel, plan, progress)
 
     def update(self, pause_s: float) -> None:
-        """Re-time the sentinel (pausing while the host is slow) and smooth over the last 3 checks."""
+        """Re-time the sentinel (pausing while the host is slow); settle the rows since the last check."""
         def on_pause(ratio: float) -> None:
             if self.progress:
                 self.progress("pause", {"ratio": ratio, "seconds": pause_s})
 
         ratio, self.slow = self.sentinel.wait_until_steady(pause_s=pause_s, on_pause=on_pause)
-        self.ratio = consistent_ratio([h["ratio"] for h in self.sentinel.history[-3:]])
+        if self.pending and self.last is not None:
+            self._settle(host_factor(self.last, ratio))
+        self.pending = set()
+        self.last, self.ratio = ratio, host_factor(ratio)
         if not self.plan.meta.get("sentinel", {}).get("baseline_ms"):
             self.plan.meta["sentinel"] = self.sentinel.to_meta()
+        self.plan.meta["sentinel"]["checks"] = [[round(h["t"], 1), round(h["ratio"], 4)] for h in self.sentinel.history]
+
+    def finish(self) -> None:
+        """One more check after the last row, so the last rows are bracketed too."""
+        if self.pending:
+            self.update(0.0)
+            self.plan.save()
+
+    def _settle(self, factor: float) -> None:
+        changed = False
+        for i, r in enumerate(self.plan.rows):
+            if (r["key"], int(r["batch"])) in self.pending:
+                old = float(r.get("host_ratio") or 1.0)
+                if old != factor:
+                    self.plan.rows[i] = {**{k: (v * old / factor if k.endswith("_ms") and isinstance(v, float) else v)
+                                            for k, v in r.items()}, "host_ratio": factor}
+                    changed = True
+        if changed:
+            self.plan.save()
 
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The row at the baseline host speed (times ÷ the consistent drift ratio, 1.0 when there is
-        none), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
+        """The row at the baseline host speed (times ÷ the last check's factor; settled at the next
+        check), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
         out = {k: (v / self.ratio if k.endswith("_ms") and isinstance(v, float) else v) for k, v in row.items()}
         out["host_ratio"] = self.ratio
+        self.pending.add((row["key"], int(row["batch"])))
         if self.slow:
             out["flagged"] = True
             out["flag_reason"] = f"host {self.ratio:.2f}x slower than the table's baseline (sentinel)"
         return out
+
+
+#: a host factor within this of 1 is the sentinel's own repeat noise (~1–2 % here): not applied
+SENTINEL_NOISE = 0.02
+
+
+def host_factor(a: float, b: float | None = None) -> float:
+    """The factor rows between two checks (ratios ``a`` and ``b``) are divided by: their geometric
+    mean, or 1.0 when that is within :data:`SENTINEL_NOISE` of 1."""
+    f = float(np.sqrt(a * b)) if b is not None else float(a)
+    return f if abs(f - 1.0) > SENTINEL_NOISE else 1.0

@@ -40,6 +40,8 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
         plan.replace(speed.normalise(row) if speed is not None else row)
         if progress:
             progress("recheck", {"key": text, "done": i + 1, "todo": len(order)})
+    if speed is not None:
+        speed.finish()
     rechecked = set(order)
     remaining = [f for f in suspicious_rows(pd.DataFrame(plan.rows)) if f.key in rechecked or f.other in rechecked]
     reasons: dict[str, str] = {}
