@@ -2,7 +2,8 @@
 
 Two rows of one kind that differ in a single key field, where one needs at least as much work
 as the other in every analytic cost (multiply-adds, weight bytes, activations) and strictly more
-in one, should not run more than ``tolerance`` faster: a pair that does holds a row taken while
+in one, should not run more than ``tolerance`` faster — or, for noisy rows, more than twice the
+standard error of the difference of the two medians (1.2533 · CV / √n each): a pair that does holds a row taken while
 the host changed speed (seen on this project's host: an encoder with MLP ratio 4 timed 39 % below
 the same encoder with ratio 2). A row far from a robust fit of its kind's latency on those costs
 is an outlier. Both are found here from the table alone (no device); :mod:`lutnas.measure.recheck`
@@ -51,11 +52,22 @@ def monotonicity_violations(rows: pd.DataFrame, tolerance: float = TOLERANCE) ->
         one_apart = (F[:, None, :] != F[None, :, :]).sum(axis=2) == 1
         ge = (costs[:, None, :] >= costs[None, :, :]).all(axis=2)
         gt = (costs[:, None, :] > costs[None, :, :]).any(axis=2)
-        faster = ms[:, None] < ms[None, :] * (1 - tolerance)
+        faster = ms[:, None] < ms[None, :] * (1 - np.maximum(tolerance, _noise_gap(group)))
         for i, j in zip(*np.nonzero(one_apart & ge & gt & faster)):
             out.append(Finding(recs[i]["key"], f"costlier than {recs[j]['key']} but {100 * (1 - ms[i] / ms[j]):.0f} % "
                                                f"faster ({ms[i]:.4g} vs {ms[j]:.4g} ms)", recs[j]["key"]))
     return out
+
+
+def _noise_gap(group: pd.DataFrame) -> np.ndarray:
+    """(n, n) relative gap two rows' medians may show by noise alone: 2 × √(se_i² + se_j²), with
+    se = 1.2533 · CV / √n (the standard error of a median); 0 where a table lacks ``cv``/``n``."""
+    if "cv" not in group or "n" not in group:
+        return np.zeros((len(group), len(group)))
+    cv = pd.to_numeric(group["cv"], errors="coerce").fillna(0.0).to_numpy(float)
+    n = np.maximum(pd.to_numeric(group["n"], errors="coerce").fillna(1).to_numpy(float), 1.0)
+    se = 1.2533 * np.clip(cv, 0.0, 1.0) / np.sqrt(n)
+    return 2 * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
 
 
 def cost_model_outliers(rows: pd.DataFrame, sigma: float = OUTLIER_SIGMA, min_rel: float = OUTLIER_MIN) -> list[Finding]:

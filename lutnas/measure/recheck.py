@@ -27,7 +27,9 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
     ``measure(key) -> (row, hosts)``; returns counts and the findings that remain."""
     findings = suspicious_rows(pd.DataFrame(plan.rows))
     order: list[str] = []
-    for f in findings:
+    # contradictions first (they make predictions wrong), then cost-model outliers, then noisy rows
+    ranked = sorted(findings, key=lambda f: (f.other is None, f.reason.startswith("flagged")))
+    for f in ranked:
         for k in (f.key, f.other):
             if k and k not in order:
                 order.append(k)
