@@ -407,3 +407,25 @@ def test_dense_grid_answers_exactly_like_the_block_path(small_table):
     s = grid[1]
     assert lut.latency_ms(s) == pytest.approx(float(exact.predict([s]).calibrated_ms[0]))
     assert lut.latency_ms(s) == lut.latency_ms(s)
+
+
+def test_rebaseline_moves_a_fresh_table_to_its_typical_host_speed(tmp_path):
+    """A baseline taken while the host was briefly slow would leave every row high: the table is
+    re-expressed at the median host ratio of its rows; what was measured (median × ratio) is kept."""
+    from lutnas.measure.build import BuildPlan, rebaseline
+
+    rows = [{"key": f"k{i}", "batch": 1, "median_ms": 10.0 / r, "p10_ms": 9.0 / r, "n": 5, "host_ratio": r}
+            for i, r in enumerate([0.70, 0.72, 0.72, 0.75, 1.0])]
+    meta = {"sentinel": {"key": "s", "baseline_ms": 5.0, "checks": [[0.0, 1.0], [1.0, 0.72]]}}
+    plan = BuildPlan(tmp_path / "t.parquet", [dict(r) for r in rows], meta, [], {}, {})
+    plan.save = lambda: None
+    f = rebaseline(plan)
+    assert f == pytest.approx(0.72)
+    for old, new in zip(rows, plan.rows):
+        assert new["median_ms"] * new["host_ratio"] == pytest.approx(old["median_ms"] * old["host_ratio"])
+        assert new["n"] == 5
+    assert plan.rows[1]["host_ratio"] == pytest.approx(1.0) and meta["sentinel"]["baseline_ms"] == pytest.approx(3.6)
+    assert meta["sentinel"]["checks"][1][1] == pytest.approx(1.0)
+    # a validated table keeps its baseline (its validation was judged against it)
+    plan2 = BuildPlan(tmp_path / "u.parquet", [dict(r) for r in rows], {"validation": {"n": 5}}, [], {}, {})
+    assert rebaseline(plan2) == 1.0 and plan2.rows[0]["median_ms"] == rows[0]["median_ms"]

@@ -321,9 +321,36 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
                                        progress)
     if speed is not None:
         info["sentinel"] = speed.sentinel.to_dict()
+        if info["complete"] and not info["present"]:  # a table built in one go: at its typical host speed
+            info["rebaseline"] = rebaseline(plan)
     if progress:
         progress("done", info)
     return info
+
+
+def rebaseline(plan: BuildPlan) -> float:
+    """Express a freshly built table at the host speed typical of its build, not at whatever speed
+    the host had when the sentinel's baseline was taken (one run here started while another process
+    briefly slowed the host: every row then read 39 % above the host's usual speed). The factor is
+    the median of the rows' ``host_ratio``; times are multiplied by it, ``host_ratio`` and the
+    sentinel's baseline divided/multiplied so that ``median_ms × host_ratio`` (what was measured)
+    is unchanged. A factor within the sentinel's noise, or a table already validated or calibrated
+    against its baseline, is left as it is. Returns the factor applied (1.0 when none)."""
+    ratios = [float(r.get("host_ratio") or 1.0) for r in plan.rows]
+    if not ratios or plan.meta.get("validation") or plan.meta.get("calibration"):
+        return 1.0
+    f = float(np.median(ratios))
+    if abs(f - 1.0) <= SENTINEL_NOISE:
+        return 1.0
+    plan.rows = [{**{k: (v * f if k.endswith("_ms") and isinstance(v, float) else v) for k, v in r.items()},
+                  "host_ratio": float(r.get("host_ratio") or 1.0) / f} for r in plan.rows]
+    sentinel = plan.meta.get("sentinel") or {}
+    if sentinel.get("baseline_ms"):
+        sentinel["baseline_ms"] = float(sentinel["baseline_ms"]) * f
+        sentinel["checks"] = [[t, r / f] for t, r in sentinel.get("checks") or []]
+        sentinel["rebaselined"] = f
+    plan.save()
+    return f
 
 
 def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
@@ -410,6 +437,7 @@ class HostSpeed:
         self.ratio, self.slow = 1.0, False
         self.last: float | None = None  # the ratio of the last check
         self.pending: set[tuple[str, int]] = set()  # rows measured since the last check
+        self.prior = list((plan.meta.get("sentinel") or {}).get("checks") or [])  # checks of earlier runs
 
     @classmethod
     def for_plan(cls, device: Device, plan: BuildPlan,
@@ -437,7 +465,8 @@ class HostSpeed:
         self.last, self.ratio = ratio, host_factor(ratio)
         if not self.plan.meta.get("sentinel", {}).get("baseline_ms"):
             self.plan.meta["sentinel"] = self.sentinel.to_meta()
-        self.plan.meta["sentinel"]["checks"] = [[round(h["t"], 1), round(h["ratio"], 4)] for h in self.sentinel.history]
+        self.plan.meta["sentinel"]["checks"] = self.prior + [[round(h["t"], 1), round(h["ratio"], 4)]
+                                                            for h in self.sentinel.history]
 
     def finish(self) -> None:
         """One more check after the last row, so the last rows are bracketed too."""

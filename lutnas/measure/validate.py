@@ -150,6 +150,18 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     measured = np.nanmean(held_norm, axis=1)
     result["raw"] = _judge(raw, held_norm)
     result["calibrated"] = _judge(calibrated, held_norm)
+    cal_now = result.get("calibration")
+    if cal_now and cal_now.get("applied") and result["calibrated"]["mape"] > result["raw"]["mape"]:
+        # the held-out models are the last word: a calibration that raises their error is not applied
+        cal_now.update(applied=False, reason=f"{cal_now['reason']}, but on the {len(specs)} held-out models it "
+                                             f"raises MAPE from {100 * result['raw']['mape']:.1f} % to "
+                                             f"{100 * result['calibrated']['mape']:.1f} %: not applied")
+        lut.meta["calibration"] = cal_now
+        if lut.path:
+            save_calibration(lut.path, cal_now)
+        calibrated = raw
+        result["calibrated"] = result["raw"]
+        result["calibration_note"] = f"calibration not applied: {cal_now['reason']}"
     # drift correction predicts what is measured now, as measured (not normalised by the sentinel)
     result["drift_corrected"] = _judge(calibrated * drift_ratio, held_ms)
     if sentinel is not None:
