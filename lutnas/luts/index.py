@@ -18,14 +18,11 @@ def table_entry(path: str | Path) -> dict[str, Any]:
     dates = sorted({str(t.date()) for t in stamps.dropna()}) if stamps is not None and len(stamps) else []
     space = lut.space()
     flagged = int(lut.rows["flagged"].sum()) if "flagged" in lut.rows else 0
-    measured = int((lut.rows.get("method") != "transferred").sum()) if "method" in lut.rows else len(lut.rows)
     return {"file": Path(path).name, "device": lut.device, "hardware": fp.get("gpu_name") or fp.get("cpu_model") or
-            fp.get("model") or "?", "threads": fp.get("threads"), "runtime": fp.get("runtime"),
-            "space": space.name if space is not None else None, "rows": int(len(lut.rows)), "measured": measured,
-            "flagged": flagged, "protocol": (meta.get("protocol") or {}).get("name"),
+            fp.get("model") or "?", "threads": fp.get("threads"), "space": space.name if space is not None else None,
+            "rows": int(len(lut.rows)), "flagged": flagged, "protocol": (meta.get("protocol") or {}).get("name"),
             "dates": f"{dates[0]} … {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "?"),
-            "bytes": os.path.getsize(path), "validation": meta.get("validation"),
-            "calibration": (meta.get("calibration") or {}).get("ratio")}
+            "bytes": os.path.getsize(path), "validation": meta.get("validation")}
 
 
 def _pct(x: Any) -> str:

@@ -342,8 +342,7 @@ def rebaseline(plan: BuildPlan) -> float:
     f = float(np.median(ratios))
     if abs(f - 1.0) <= SENTINEL_NOISE:
         return 1.0
-    plan.rows = [{**{k: (v * f if k.endswith("_ms") and isinstance(v, float) else v) for k, v in r.items()},
-                  "host_ratio": float(r.get("host_ratio") or 1.0) / f} for r in plan.rows]
+    plan.rows = [{**scale_times(r, f), "host_ratio": float(r.get("host_ratio") or 1.0) / f} for r in plan.rows]
     sentinel = plan.meta.get("sentinel") or {}
     if sentinel.get("baseline_ms"):
         sentinel["baseline_ms"] = float(sentinel["baseline_ms"]) * f
@@ -366,7 +365,7 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
     stats = m.stats()
     row: dict[str, Any] = {"device": device.label, "kind": key.kind, "key": key.canonical(), **key.fields(),
                            "batch": batch, "copies": n_copies, "method": method,
-                           **{k: (v * per if k.endswith("_ms") else v) for k, v in stats.items()},
+                           **scale_times(stats, per),
                            "flagged": m.flagged, "protocol": protocol.name,
                            "timestamp": _dt.datetime.now(_dt.timezone.utc)}
     if ops and device.supports_op_profile:
@@ -377,6 +376,11 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
         for c, v in cats.items():
             row[column_name(c)] = v * scale
     return row
+
+
+def scale_times(row: dict[str, Any], factor: float) -> dict[str, Any]:
+    """``row`` with every time column (``*_ms``: median, p10, p90, categories...) multiplied by ``factor``."""
+    return {k: (v * factor if k.endswith("_ms") and isinstance(v, float) else v) for k, v in row.items()}
 
 
 def op_profile_runs(call_ms: float, op_runs: int, budget_ms: float = 300.0) -> int:
@@ -480,8 +484,7 @@ class HostSpeed:
             if (r["key"], int(r["batch"])) in self.pending:
                 old = float(r.get("host_ratio") or 1.0)
                 if old != factor:
-                    self.plan.rows[i] = {**{k: (v * old / factor if k.endswith("_ms") and isinstance(v, float) else v)
-                                            for k, v in r.items()}, "host_ratio": factor}
+                    self.plan.rows[i] = {**scale_times(r, old / factor), "host_ratio": factor}
                     changed = True
         if changed:
             self.plan.save()
@@ -489,7 +492,7 @@ class HostSpeed:
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row at the baseline host speed (times ÷ the last check's factor; settled at the next
         check), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
-        out = {k: (v / self.ratio if k.endswith("_ms") and isinstance(v, float) else v) for k, v in row.items()}
+        out = scale_times(row, 1.0 / self.ratio)
         out["host_ratio"] = self.ratio
         self.pending.add((row["key"], int(row["batch"])))
         if self.slow:
