@@ -181,7 +181,12 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
                                           "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
                                           "mape": main["mape"], "noise_ceiling": result.get("noise_ceiling"),
                                           "verdict": result["verdict"]["status"],
-                                          "date": datetime.date.today().isoformat()})
+                                          "date": datetime.date.today().isoformat(),
+                                          # the measurements themselves, so anyone can re-judge the table
+                                          # (or a table transferred from it) with no device at hand
+                                          "models": [{"spec": s.canonical(), "measured_ms": float(m),
+                                                      "runs_ms": [float(x) for x in runs]}
+                                                     for s, m, runs in zip(specs, measured, held_norm)]})
     result["worst"] = [{"spec": specs[i].canonical(), "predicted_ms": float(calibrated[i]),
                         "measured_ms": float(measured[i]), "error": float(err[i])} for i in worst]
     result["models"] = [{"spec": s.canonical(), "raw_ms": float(r), "predicted_ms": float(c), "measured_ms": float(m),
