@@ -232,3 +232,27 @@ def test_margin_shrinks_the_budget_by_the_tables_validated_error(table, tmp_path
                                    "50", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["margins"]["synthetic"]["factor"] == pytest.approx(0.9)
+
+
+def test_two_parent_indices_are_distinct_and_cover_every_pair():
+    from collections import Counter
+
+    from lutnas.search.algorithms.evolutionary import _two
+
+    rng = np.random.default_rng(0)
+    assert _two(rng, 1) == (0, 0)
+    pairs = Counter(_two(rng, 4) for _ in range(4000))
+    assert all(a != b and 0 <= a < 4 and 0 <= b < 4 for a, b in pairs)
+    assert len(pairs) == 12  # every ordered pair of distinct parents is drawn
+    assert min(pairs.values()) > 4000 / 12 / 2  # roughly uniformly
+
+
+def test_mutation_changes_a_factor_and_stays_in_the_space():
+    from lutnas.spaces import get_space
+
+    space = get_space("vit-scaling")
+    rng = np.random.default_rng(1)
+    for spec in space.sample(50, 3):
+        child = space.mutate(spec, rng, 0.4, depth_prob=0.2)
+        assert child != spec and space.contains(child)
+        assert space.contains(space.crossover(spec, child, rng))

@@ -164,12 +164,16 @@ class FactorSpace(Space):
         accepted for the protocol and used by spaces that name depth factors.
         """
         rng = np.random.default_rng(rng)
+        now = spec.factors()
+        k = len(self.factors)
         for _ in range(100):
-            vals = spec.factors()
-            for f in self.factors:
-                if rng.random() < prob and len(self.values[f]) > 1:
-                    vals[f] = self.values[f][int(rng.integers(len(self.values[f])))]
-            if vals != spec.factors():
+            vals = dict(now)
+            u = rng.random(2 * k)  # one draw per attempt: whether each factor changes, and to what
+            for j, f in enumerate(self.factors):
+                options = self.values[f]
+                if u[j] < prob and len(options) > 1:
+                    vals[f] = options[int(u[k + j] * len(options))]
+            if vals != now:
                 cand = self.make(vals, like=spec)
                 if cand is not None:
                     return cand
@@ -180,7 +184,8 @@ class FactorSpace(Space):
         rng = np.random.default_rng(rng)
         fa, fb = a.factors(), b.factors()
         for _ in range(100):
-            vals = {f: (fa if rng.random() < 0.5 else fb)[f] for f in self.factors}
+            u = rng.random(len(self.factors))
+            vals = {f: (fa if x < 0.5 else fb)[f] for f, x in zip(self.factors, u)}
             cand = self.make(vals, like=a)
             if cand is not None:
                 return cand

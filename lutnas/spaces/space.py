@@ -85,12 +85,16 @@ class ViTSpace(FactorSpace):
         if depth_prob is None:
             return super().mutate(spec, rng, prob)
         rng = np.random.default_rng(rng)
+        now = spec.factors()
+        k = len(FACTORS)
         for _ in range(20):
-            vals = spec.factors()
-            for f in FACTORS:
-                if rng.random() < (depth_prob if f == "d" else prob):
-                    vals[f] = self.values[f][int(rng.integers(len(self.values[f])))]
-            if vals["I"] % vals["p"] == 0 and vals != spec.factors():
+            vals = dict(now)
+            u = rng.random(2 * k)  # one draw per attempt: whether each factor changes, and to what
+            for j, f in enumerate(FACTORS):
+                if u[j] < (depth_prob if f == "d" else prob):
+                    options = self.values[f]
+                    vals[f] = options[int(u[k + j] * len(options))]
+            if vals["I"] % vals["p"] == 0 and vals != now:
                 return ViTSpec(**vals)
         return spec
 

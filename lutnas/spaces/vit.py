@@ -178,6 +178,11 @@ class ViTSpec(Spec):
     classes: int = 1000
 
     def __post_init__(self) -> None:
+        d, h, e, r, i, p, c = self.d, self.h, self.e, self.r, self.I, self.p, self.classes
+        if (type(d) is int and type(h) is int and type(e) is int and type(i) is int and type(p) is int
+                and type(c) is int and type(r) is float and d > 0 and h > 0 and e > 0 and r > 0 and i > 0
+                and p > 0 and c > 0 and i % p == 0):
+            return  # the common case (a searcher's mutation): already valid and normalised
         for name in ("d", "h", "e", "r", "I", "p", "classes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -243,9 +248,9 @@ class ViTSpec(Spec):
             n = len(cols["d"])
             cols["classes"] = np.asarray(specs["classes"]) if "classes" in specs.keys() else np.full(n, 1000)
         else:
-            specs = list(specs)
-            cols = {k: np.fromiter((getattr(s, k) for s in specs), dtype=np.float64 if k == "r" else np.int64, count=len(specs))
-                    for k in (*FACTORS, "classes")}
+            # one pass over the specs (a search asks for this on every batch it evaluates)
+            table = np.array([(s.d, s.h, s.e, s.r, s.I, s.p, s.classes) for s in specs], dtype=np.float64).reshape(-1, 7)
+            cols = dict(zip(("d", "h", "e", "r", "I", "p", "classes"), table.T))
         for k in (*FACTORS, "classes"):
             cols[k] = cols[k].astype(np.float64 if k == "r" else np.int64)
         return cols

@@ -87,10 +87,10 @@ class Evolutionary(Searcher):
             cands = []
             for i in range(2 * n):
                 if i % 2 == 0:
-                    cands.append(self._mutate(run, parents[int(run.rng.integers(len(parents)))]))
+                    cands.append(self._mutate(run, parents[int(run.rng.random() * len(parents))]))
                 else:
-                    a, b = run.rng.choice(len(parents), 2, replace=len(parents) < 2)
-                    cands.append(space.crossover(parents[int(a)], parents[int(b)], run.rng))
+                    a, b = _two(run.rng, len(parents))
+                    cands.append(space.crossover(parents[a], parents[b], run.rng))
             taken = set(out)
             cands = [c for c in dict.fromkeys(cands) if c not in run.evaluated and c not in taken]
             before = len(out)
@@ -154,3 +154,13 @@ class CoarseToFine(Evolutionary):
     def _mutate(self, run: SearchRun, spec: Spec) -> Spec:
         """The space's mutation, its depth factors with probability ``depth_prob``."""
         return run.problem.space.mutate(spec, run.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])
+
+
+def _two(rng: np.random.Generator, n: int) -> tuple[int, int]:
+    """Two distinct indices in ``range(n)`` (the same one twice when ``n`` is 1), one draw."""
+    u, v = rng.random(2)
+    a = int(u * n)
+    if n < 2:
+        return a, a
+    b = int(v * (n - 1))
+    return a, b + (b >= a)
