@@ -301,6 +301,65 @@ def _device_for(lut: LUT, device: str | None, device_options):
     return get_device(lut.device, **params)
 
 
+def _rejudged_text(d: dict) -> str:
+    lines = [f"{d['n']} held-out models (measurements stored by the table's last validation): bias "
+             f"{100 * d['bias']:+.1f} %, MAPE {100 * d['mape']:.1f} %, ±10 % {100 * d['within_10pct']:.0f} %, "
+             f"Kendall τ {d['kendall_tau']:.3f}"]
+    if d.get("noise_ceiling"):
+        c = d["noise_ceiling"]
+        lines.append(f"noise ceiling (re-measuring): MAPE {100 * c['mape']:.1f} %, τ {c['kendall_tau']:.3f}")
+    if d.get("context"):
+        lines.append(f"context curve {'applied' if d['context']['applied'] else 'not applied'}: {d['context']['reason']}")
+    return "\n".join(lines)
+
+
+@lut_group.command("context")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--device", default=None, help="Defaults to the table's device.")
+@device_option_opt
+@click.option("--probes", type=click.IntRange(min=1), default=4, show_default=True, help="Probe blocks (from the table).")
+@click.option("--repeats", type=click.IntRange(1, 10), default=2, show_default=True, help="Interleaved passes.")
+@protocol_opt
+@json_opt
+def context_cmd(path, device, device_options, probes, repeats, protocol, as_json) -> None:
+    """Measure the device's cache context (a block's extra time when a model's whole weight set
+    streams through the caches) and store it in the table; predictions then include it. With
+    stored validation measurements, the table is judged again right away and the curve is kept
+    only if it lowers their error."""
+    from lutnas.luts.calibration import update_meta
+    from lutnas.measure.context import probe_context, probe_keys
+    from lutnas.measure.validate import rejudge
+
+    lut = LUT.read(path)
+    dev = _device_for(lut, device, device_options)
+    keys = probe_keys(lut, probes)
+    with writer_lock(path, "table"):
+        with progress_bar("context", enabled=not as_json) as update:
+            ctx = probe_context(dev, keys, get_protocol(protocol), repeats=repeats,
+                                progress=lambda i, t: update(i, t, ""))
+        update_meta(path, context=ctx)
+        lut = LUT.read(path)
+        result = {"context": ctx}
+        if (lut.meta.get("validation") or {}).get("models"):
+            result["rejudged"] = rejudge(lut)
+
+    def human(d: dict) -> str:
+        c = d["context"]
+        lines = [f"cache context of {c['device']} from {len(c['probes'])} probe blocks, {c['repeats']} passes:",
+                 table([[f, 1000 * e] for f, e in zip(c["footprints_mib"], c["extra_ms_per_mib"])],
+                       ["working set MiB", "extra µs per MiB of a block's weights"])]
+        for p in c["probes"]:
+            lines.append(f"  {p['key']} ({p['weight_mib']:.2f} MiB): " +
+                         ", ".join(f"{k}×: {v:.3f} ms" for k, v in p["ms_per_block"].items()))
+        if d.get("rejudged"):
+            lines.append(_rejudged_text(d["rejudged"]))
+        else:
+            lines.append("no stored validation: run `lutnas lut validate` to judge the table with the curve")
+        return "\n".join(lines)
+
+    emit(result, as_json, human)
+
+
 @lut_group.command("calibrate")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--device", default=None, help="Defaults to the table's device.")
@@ -347,15 +406,23 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
               help="Measurements of each model (interleaved); 2 or more give the noise ceiling.")
 @click.option("--out-dir", "--out", "out", type=click.Path(file_okay=False), default=None, callback=nonempty_path,
               help="Folder for the scatter and residual PNGs (default: beside the table).")
+@click.option("--stored", is_flag=True, help="Measure nothing: judge the table again against the held-out "
+                                             "measurements its last validation stored (after `lut context`, say).")
 @json_opt
 def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_file, protocol, k_blocks, repeats, out,
-                 as_json) -> None:
+                 stored, as_json) -> None:
     """Measure held-out full models (each twice, interleaved) and compare with the table: bias, ±5 %,
     ±10 %, MAPE, Kendall τ — each next to the noise ceiling of re-measuring the same models."""
     from lutnas.analysis.fidelity import residual_png, scatter_png
     from lutnas.measure import validate
 
     lut = LUT.read(path)
+    if stored:
+        from lutnas.measure.validate import rejudge
+
+        with writer_lock(path, "table"):
+            emit(rejudge(lut), as_json, _rejudged_text)
+        return
     space = resolve_space(None, values, values_file, lut)
     dev = _device_for(lut, device, device_options)
     pool = _distinct_sample(space, n + n_cal, 20_000 + seed, f"--sample {n} held-out and --calibrate {n_cal}")

@@ -22,11 +22,21 @@ def table_entry(path: str | Path) -> dict[str, Any]:
             fp.get("model") or "?", "threads": fp.get("threads"), "space": space.name if space is not None else None,
             "rows": int(len(lut.rows)), "flagged": flagged, "protocol": (meta.get("protocol") or {}).get("name"),
             "dates": f"{dates[0]} … {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "?"),
-            "bytes": os.path.getsize(path), "validation": meta.get("validation")}
+            "bytes": os.path.getsize(path), "validation": meta.get("validation"), "context": meta.get("context")}
 
 
 def _pct(x: Any) -> str:
     return f"{100 * x:+.1f} %" if isinstance(x, (int, float)) else "–"
+
+
+def _context(ctx: dict[str, Any] | None) -> str:
+    if not ctx:
+        return "–"
+    if "judged_on" not in ctx:
+        return "measured, not judged"
+    with_, without = ctx.get("mape_with"), ctx.get("mape_without")
+    figures = f": {100 * with_:.1f} % with, {100 * without:.1f} % without" if with_ is not None and without is not None else ""
+    return ("applied" if ctx.get("applied") else "not applied") + figures
 
 
 def index_markdown(paths: Sequence[str | Path], title: str = "Saved latency tables") -> str:
@@ -37,10 +47,12 @@ def index_markdown(paths: Sequence[str | Path], title: str = "Saved latency tabl
              "do not edit by hand. Search any of them right after install, with no measuring:", "",
              "```bash", "lutnas search --lut luts/torch-cpu-vit-scaling.parquet --latency-ms 20 --objective flops", "```", "",
              "Validation: held-out whole models measured twice each (interleaved with the table's own",
-             "calibration models); *bias* is the mean signed error of the raw sum of blocks, *MAPE* its mean",
-             "absolute error, *ceiling* the MAPE of the same models measured twice (the host's own noise).", "",
-             "| file | device | hardware | threads | space | rows (flagged) | protocol | measured on | bias | MAPE | ceiling | size |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "calibration models); *bias* is the mean signed error of the table's prediction, *MAPE* its mean",
+             "absolute error, *ceiling* the MAPE of the same models measured twice (the host's own noise).",
+             "*Context*: whether the device's cache-context curve (`lutnas lut context`) is part of the",
+             "prediction — kept only where it lowered the held-out error — with the MAPE without it.", "",
+             "| file | device | hardware | threads | space | rows (flagged) | protocol | measured on | bias | MAPE | ceiling | context | size |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         v = e["validation"] or {}
         ceiling = (v.get("noise_ceiling") or {}).get("mape")
@@ -50,7 +62,7 @@ def index_markdown(paths: Sequence[str | Path], title: str = "Saved latency tabl
         lines.append(f"| `{e['file']}` | {e['device']} | {e['hardware']} | {e['threads'] or '–'} | {e['space']} | "
                      f"{e['rows']} ({e['flagged']}) | {e['protocol']} | {e['dates']} | {_pct(v.get('bias'))} | {mape} | "
                      f"{f'{100 * ceiling:.1f} %' if isinstance(ceiling, (int, float)) else '–'} | "
-                     f"{e['bytes'] / 1024:.0f} KiB |")
+                     f"{_context(e['context'])} | {e['bytes'] / 1024:.0f} KiB |")
     total = sum(e["bytes"] for e in entries)
     lines += ["", f"{len(entries)} tables, {total / 1024 / 1024:.2f} MiB in all. `lutnas lut check luts/*.parquet` checks "
               "that each reads, matches its schema and covers its space (the test suite runs it)."]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lutnas.errors import InputError
+from lutnas.luts.context import AUTO_FOOTPRINT_MIB, MIB, ContextCurve
 from lutnas.luts.dense import MAX_CELLS, DenseGrid
 from lutnas.luts.regressor import BlockRegressor, key_from_row
 from lutnas.luts.schema import KEY_FIELDS, read_table
@@ -56,6 +57,14 @@ class LUT:
         self._single: dict[int, dict[Spec, float]] = {}
         self._space: Space | None = None
 
+    def forget(self) -> None:
+        """Drop what was derived from the rows and metadata (after the metadata changed in place)."""
+        self._index.clear()
+        self._regressor = None
+        self._predicted.clear()
+        self._dense_grids.clear()
+        self._single.clear()
+
     @classmethod
     def read(cls, path: str | Path) -> LUT:
         table, meta = read_table(path)
@@ -89,6 +98,17 @@ class LUT:
         cal = self.meta.get("calibration")
         return cal if cal and cal.get("applied", True) else None
 
+    @property
+    def context(self) -> ContextCurve | None:
+        """The device's cache-context curve (:mod:`lutnas.luts.context`) when stored and applied, else None."""
+        ctx = self.meta.get("context")
+        return ContextCurve.from_dict(ctx) if ctx and ctx.get("applied", True) else None
+
+    def without_context(self) -> LUT:
+        """The same rows predicting as plain sums of rows (no context curve): what a validation compares."""
+        meta = {k: v for k, v in self.meta.items() if k != "context"}
+        return LUT(self.rows, meta, self.path)
+
     # -- lookup ------------------------------------------------------------------------------------
     def _kind_index(self, kind: str, batch: int):
         cache_key = (kind, batch)
@@ -98,7 +118,13 @@ class LUT:
             sub = self.rows[(self.rows["kind"] == kind) & (self.rows["batch"] == batch)]
             vals = (np.column_stack([_as_int(types[f], sub[f].to_numpy()) for f in fields]) if len(sub)
                     else np.zeros((0, len(fields)), np.int64))
-            self._index[cache_key] = (fields, vals, sub["median_ms"].to_numpy(dtype=float), sub.index.to_numpy())
+            ms = sub["median_ms"].to_numpy(dtype=float)
+            ctx = self.context
+            if ctx is not None and len(sub):  # the rows' own context out: their times with weights cached
+                w = np.array([_weight_mib(key_from_row(r)) for r in sub.to_dict("records")])
+                copies = pd.to_numeric(sub["copies"], errors="coerce").fillna(1).to_numpy(float) if "copies" in sub else 1.0
+                ms = np.maximum(ms - ctx.row_offset_ms(w, copies), 0.0)
+            self._index[cache_key] = (fields, vals, ms, sub.index.to_numpy())
         return self._index[cache_key]
 
     def _check_batch(self, batch: int) -> None:
@@ -176,7 +202,12 @@ class LUT:
                 if not reg.can_predict(kind):
                     raise InputError(f"LUT {self.path or ''} has no rows of kind {kind!r} (batch {batch}) to predict "
                                      f"{keys[0].canonical()} from")
-                memo.update(zip(todo, reg.predict(keys)))
+                values = np.asarray(reg.predict(keys), float)
+                ctx = self.context
+                if ctx is not None:  # learnt from rows built with copies="auto": take that context out too
+                    w = np.array([_weight_mib(k) for k in keys])
+                    values = np.maximum(values - ctx.row_offset_ms(w, np.maximum(1.0, AUTO_FOOTPRINT_MIB / np.maximum(w, 1e-9))), 0.0)
+                memo.update(zip(todo, values))
             values = np.array([memo[tuple(int(v) for v in row)] for row in uniq])
             out[missing] = values[inverse.ravel()]
         return out, missing
@@ -229,11 +260,17 @@ class LUT:
         raw = np.zeros(n)
         predicted = np.zeros(n, dtype=bool)
         block_ms = {}
+        ctx = self.context
+        weights = np.zeros(n)
         for kind, fields, counts in spec_type.block_columns(cols):
             ms, miss = self.lookup(kind.kind, fields, batch)
             raw += ms * counts
             predicted |= miss
             block_ms[kind.kind] = ms
+            if ctx is not None:
+                weights += 4.0 * kind.params_array(fields) * counts / MIB
+        if ctx is not None:  # streaming the model's whole weight set
+            raw += ctx.model_ms(weights)
         return raw, predicted, block_ms
 
     def _dense(self, spec_type: type[Spec], batch: int) -> DenseGrid | None:
@@ -313,6 +350,9 @@ class LUT:
             owner = np.repeat(np.arange(len(todo)), [len(p) for p in parts])
             ms, miss = self.lookup_keys(keys, batch)
             raw = np.bincount(owner, ms * counts, minlength=len(todo))
+            ctx = self.context
+            if ctx is not None:  # streaming each model's whole weight set
+                raw += ctx.model_ms(np.bincount(owner, np.array([_weight_mib(k) for k in keys]) * counts, minlength=len(todo)))
             pred = np.bincount(owner, miss.astype(float), minlength=len(todo)) > 0
             kinds = sorted({k.kind for k in keys})
             per_kind = {kind: np.bincount(owner, ms * counts * np.array([k.kind == kind for k in keys]), minlength=len(todo))
@@ -355,6 +395,14 @@ class LUT:
         except Exception as exc:  # a table too small to fit one is still a table
             data["regressor"] = {"error": str(exc)}
         return data
+
+
+def _weight_mib(key: BlockKey) -> float:
+    """A block's float32 weights in MiB (0 for a kind that does not count its parameters)."""
+    try:
+        return key.weight_bytes() / MIB
+    except InputError:
+        return 0.0
 
 
 def _as_int(typ: type, values: np.ndarray) -> np.ndarray:

@@ -130,6 +130,8 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
                               else "no drift beyond the sentinel's own noise (or checks disagree): as measured"}
         if applied:
             held_norm, cal_norm = held_ms / held_ratio, cal_ms / cal_ratio
+    if lut.meta.get("context"):  # decided first: a calibration is fitted on the predictions that stand
+        result["context"] = judge_context(lut, specs, held_norm, batch)
     if len(calibrate_specs):
         cal = fit_calibration(lut.predict(calibrate_specs, batch).raw_ms, np.nanmean(cal_norm, axis=1), seed=seed)
         cal["models"] = [s.canonical() for s in calibrate_specs]
@@ -192,6 +194,68 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     result["models"] = [{"spec": s.canonical(), "raw_ms": float(r), "predicted_ms": float(c), "measured_ms": float(m),
                          "measured_runs_ms": [float(x) for x in runs], "predicted_blocks": bool(pb)}
                         for s, r, c, m, runs, pb in zip(specs, raw, calibrated, measured, held_norm, pred.predicted)]
+    return result
+
+
+def judge_context(lut: LUT, specs: Sequence[Spec], runs: np.ndarray, batch: int = 1) -> dict[str, Any]:
+    """Apply the table's stored context curve only when it lowers the held-out models' error.
+
+    ``runs``: measured ms, shape (n_models, repeats). Compares the table's predictions with and
+    without the curve, stores the decision in the table (``context.applied``, ``reason``) and
+    returns both judgements. The held-out models have the last word, as for a calibration.
+    """
+    ctx = dict(lut.meta["context"])
+    with_ctx = LUT(lut.rows, {**lut.meta, "context": {**ctx, "applied": True}}, None).predict(specs, batch).raw_ms
+    plain = lut.without_context().predict(specs, batch).raw_ms
+    j_with, j_plain = _judge(with_ctx, runs), _judge(plain, runs)
+    better = j_with["mape"] < j_plain["mape"]
+    verb = "lowers" if better else "would raise"
+    ctx.update(applied=bool(better), judged_on=len(specs), mape_with=j_with["mape"], mape_without=j_plain["mape"],
+               reason=f"on {len(specs)} held-out models the context curve {verb} MAPE from {100 * j_plain['mape']:.1f} % "
+                      f"to {100 * j_with['mape']:.1f} % (bias {100 * j_plain['bias']:+.1f} % → {100 * j_with['bias']:+.1f} %)"
+                      + ("" if better else ": not applied"))
+    lut.meta["context"] = ctx
+    lut.forget()
+    if lut.path:
+        update_meta(lut.path, context=ctx)
+    return {"applied": ctx["applied"], "reason": ctx["reason"], "with": j_with, "without": j_plain}
+
+
+def rejudge(lut: LUT, batch: int = 1) -> dict[str, Any]:
+    """Judge ``lut`` again against the held-out measurements its last validation stored (no device):
+    after its context curve changed, say. Updates the stored context decision and validation figures."""
+    stored = lut.meta.get("validation") or {}
+    models = stored.get("models")
+    if not models:
+        raise InputError(f"table {lut.path or ''} stores no validation measurements: run `lutnas lut validate` on "
+                         f"its device first")
+    space = lut.space()
+    parse = space.parse_spec if space is not None else None
+    if parse is None:
+        from lutnas.spaces import parse_spec as parse
+    specs = [parse(m["spec"]) for m in models]
+    width = max(len(m.get("runs_ms") or [m["measured_ms"]]) for m in models)
+    runs = np.full((len(models), width), np.nan)
+    for i, m in enumerate(models):
+        r = m.get("runs_ms") or [m["measured_ms"]]
+        runs[i, :len(r)] = r
+    result: dict[str, Any] = {"table": str(lut.path) if lut.path else None, "n": len(specs), "source": "stored"}
+    if lut.meta.get("context"):
+        result["context"] = judge_context(lut, specs, runs, batch)
+    predicted = lut.predict(specs, batch).calibrated_ms
+    judged = _judge(predicted, runs)
+    errs = (predicted[:, None] / runs - 1).ravel()
+    errs = errs[np.isfinite(errs)]
+    validation = {**stored, "bias": float(errs.mean()), "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
+                  "mape": judged["mape"], "rejudged": datetime.date.today().isoformat()}
+    if stored.get("noise_ceiling"):
+        validation["verdict"] = noise_verdict(judged, stored["noise_ceiling"])["status"]
+    lut.meta["validation"] = validation
+    if lut.path:
+        update_meta(lut.path, validation=validation)
+    result.update({k: judged[k] for k in ("within_5pct", "within_10pct", "mape", "kendall_tau", "bias")})
+    result["noise_ceiling"] = stored.get("noise_ceiling")
+    result["by_factor"] = error_by_factor(specs, predicted, np.nanmean(runs, axis=1))
     return result
 
 
