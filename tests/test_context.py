@@ -143,3 +143,21 @@ def test_validate_stored_rejudges_without_a_device(tmp_path):
     update_meta(path, validation={})
     res = CliRunner().invoke(cli, ["lut", "validate", str(path), "--stored"])
     assert res.exit_code != 0 and "stores no validation measurements" in res.output
+
+
+def test_build_measures_the_context_when_asked(tmp_path):
+    small = tmp_path / "mini.parquet"
+    args = ["lut", "build", "--device", "torch-cpu", "--protocol", "quick", "--no-ops", "--no-recheck", "--context"]
+    res = CliRunner().invoke(cli, [*args, "--space", "vit-mini", "--values", "d=2", "--values", "e=32", "--values",
+                                   "I=64", "--values", "p=32", "--out", str(small), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "skipped" in json.loads(res.stdout)["context"]  # blocks of a few KiB: nothing to probe
+    assert "context" not in LUT.read(small).meta
+    wide = tmp_path / "wide.parquet"
+    res = CliRunner().invoke(cli, [*args, "--space", "vit-scaling", "--values", "d=2", "--values", "h=6", "--values",
+                                   "e=64", "--values", "r=2", "--values", "I=64", "--values", "p=32", "--out", str(wide),
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    ctx = LUT.read(wide).meta["context"]
+    curve = ContextCurve.from_dict(ctx)  # valid: ascending footprints, non-decreasing extras
+    assert ctx["probes"][0]["key"].startswith("encoder(") and curve.footprints_mib[-1] > 32

@@ -429,3 +429,34 @@ def test_rebaseline_moves_a_fresh_table_to_its_typical_host_speed(tmp_path):
     # a validated table keeps its baseline (its validation was judged against it)
     plan2 = BuildPlan(tmp_path / "u.parquet", [dict(r) for r in rows], {"validation": {"n": 5}}, [], {}, {})
     assert rebaseline(plan2) == 1.0 and plan2.rows[0]["median_ms"] == rows[0]["median_ms"]
+
+
+def test_a_calibration_the_held_out_models_contradict_is_not_applied(tmp_path):
+    """The held-out models have the last word: calibration models that all read 30 % slow support a
+    ratio of 1.3 (interval excludes 1, leave-one-out error falls), but the held-out models match the
+    raw table exactly, so the calibration is stored as not applied, with both figures."""
+    from lutnas.devices.torch_cpu import TorchCPUDevice
+    from lutnas.measure import validate
+
+    space = get_space("vit-mini")
+    specs = space.grid()
+    cal = specs[:5]
+    slow = {s.params() for s in cal}
+    held = [s for s in specs[5:] if s.params() not in slow][:10]
+
+    class Skewed(TorchCPUDevice):
+        def time(self, artifact, protocol):
+            params = sum(p.numel() for p in artifact.payload.parameters())
+            return [params * 1e-6 * (1.3 if params in slow else 1.0)] * 8, {}
+
+    path = tmp_path / "t.parquet"
+    build_lut(Skewed(), space, specs, path, QUICK, ops=False, copies=1)
+    lut = LUT.read(path)
+    assert lut.predict(held).raw_ms == pytest.approx([s.params() * 1e-6 for s in held], rel=1e-6)
+    out = validate(lut, Skewed(), held, QUICK, cal, drift_rows=0)
+    c = out["calibration"]
+    assert c["a"] == pytest.approx(1.3, rel=1e-6) and c["cv_mape_calibrated"] < c["cv_mape_raw"]
+    assert c["applied"] is False and "held-out models it raises MAPE" in c["reason"]
+    assert out["calibrated"]["mape"] == pytest.approx(0.0, abs=1e-6)  # the raw table stands
+    stored = LUT.read(path)
+    assert stored.calibration is None and stored.meta["calibration"]["applied"] is False

@@ -256,3 +256,26 @@ def test_mutation_changes_a_factor_and_stays_in_the_space():
         child = space.mutate(spec, rng, 0.4, depth_prob=0.2)
         assert child != spec and space.contains(child)
         assert space.contains(space.crossover(spec, child, rng))
+
+
+def test_margin_takes_the_quantile_of_skewed_errors():
+    from lutnas.luts.calibration import budget_margin
+
+    rng = np.random.default_rng(0)
+    # mostly small errors, a few models measured far slower than predicted (a busy host): skewed low
+    errors = np.concatenate([rng.normal(0.02, 0.03, 190), np.full(10, -0.5)])
+    v = {"n": 100, "bias": float(errors.mean()), "sd_error": float(errors.std(ddof=1)), "errors": errors.tolist()}
+    q = budget_margin(v)
+    normal = budget_margin({k: v[k] for k in ("n", "bias", "sd_error")})
+    assert q["method"] == "quantile" and normal["method"] == "normal"
+    assert q["factor"] == pytest.approx(min(1.0, max(0.5, 1 + np.quantile(errors, q["tail"]))))
+    # errors without a heavy tail: the normal formula is the smaller, and stays
+    light = rng.normal(0.0, 0.05, 200)
+    lv = {"n": 100, "bias": float(light.mean()), "sd_error": float(light.std(ddof=1)), "errors": light.tolist()}
+    assert budget_margin(lv)["factor"] == pytest.approx(min(budget_margin(lv)["quantile_factor"],
+                                                            1 + lv["bias"] - 2 * lv["sd_error"]))
+    assert q["tail"] == pytest.approx(0.02275, abs=1e-4)
+    # 5 % of the models sit at -50 %: the 2.3 % quantile covers them; 1 + bias - 2 sd (0.75) does not
+    assert np.mean(errors >= q["factor"] - 1) >= 0.97
+    assert np.mean(errors >= normal["factor"] - 1) < 0.97
+    assert budget_margin({**v, "errors": errors[:30].tolist()})["method"] == "normal"  # too few to trust a tail

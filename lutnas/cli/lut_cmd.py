@@ -73,6 +73,8 @@ def lut_group() -> None:
 @click.option("--export-jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Export the blocks (TFLite, adb:*) in N processes before timing any; 0: one at a time.")
 @click.option("--export-only", is_flag=True, help="With --export-jobs: export into the cache and stop (time later, on a quiet host).")
+@click.option("--context", "context", is_flag=True,
+              help="When the table is complete, measure the device's cache-context curve into it (as `lut context`).")
 @click.option("--modules", is_flag=True, help="AutoViT's module table (46 modules for autovit-xxs) instead of every block.")
 @click.option("--method", type=click.Choice(["isolated", "removal"]), default="isolated", show_default=True,
               help="isolated: time each block alone; removal (AutoViT): whole-model latency drop when one is removed.")
@@ -81,8 +83,8 @@ def lut_group() -> None:
 @click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
 def build_cmd(device, device_options, space, values, values_file, select, sample, specs_file, seed, batch, protocol,
-              copies, ops, out, max_rows, recheck, sentinel_every, export_jobs, export_only, modules, method, executor, address,
-              as_json) -> None:
+              copies, ops, out, max_rows, recheck, sentinel_every, export_jobs, export_only, context, modules, method, executor,
+              address, as_json) -> None:
     """Measure every unique block the chosen specs need; resumable (re-run the same command).
 
     Spaces too large to enumerate (autovit-*) build every block any of their specs can use."""
@@ -128,6 +130,16 @@ def build_cmd(device, device_options, space, values, values_file, select, sample
         emit(info, as_json, lambda d: f"{d.get('exported', 0)} blocks exported into the cache; re-run without "
                                        f"--export-only to time them")
         return
+    if context and info["complete"]:
+        from lutnas.measure.context import measure_context
+
+        try:
+            with progress_bar("context", enabled=not as_json) as update:
+                ctx = measure_context(out, dev, get_protocol(protocol), progress=lambda i, t: update(i, t, ""))["context"]
+            info["context"] = {k: ctx[k] for k in ("footprints_mib", "extra_ms_per_mib")}
+        except InputError as exc:  # blocks too small for the caches to matter: the table stands as built
+            info["context"] = {"skipped": str(exc)}
+            note(f"context not measured: {exc}")
     emit(info, as_json, lambda d: f"{d['rows']} rows in {d['out']} ({d['measured']} measured now in {d['seconds']:.1f} s"
                                    f"{'' if d['complete'] else '; incomplete, re-run to resume'})")
 
@@ -326,22 +338,12 @@ def context_cmd(path, device, device_options, probes, repeats, protocol, as_json
     streams through the caches) and store it in the table; predictions then include it. With
     stored validation measurements, the table is judged again right away and the curve is kept
     only if it lowers their error."""
-    from lutnas.luts.calibration import update_meta
-    from lutnas.measure.context import probe_context, probe_keys
-    from lutnas.measure.validate import rejudge
+    from lutnas.measure.context import measure_context
 
     lut = LUT.read(path)
     dev = _device_for(lut, device, device_options)
-    keys = probe_keys(lut, probes)
-    with writer_lock(path, "table"):
-        with progress_bar("context", enabled=not as_json) as update:
-            ctx = probe_context(dev, keys, get_protocol(protocol), repeats=repeats,
-                                progress=lambda i, t: update(i, t, ""))
-        update_meta(path, context=ctx)
-        lut = LUT.read(path)
-        result = {"context": ctx}
-        if (lut.meta.get("validation") or {}).get("models"):
-            result["rejudged"] = rejudge(lut)
+    with progress_bar("context", enabled=not as_json) as update:
+        result = measure_context(path, dev, get_protocol(protocol), probes, repeats, lambda i, t: update(i, t, ""))
 
     def human(d: dict) -> str:
         c = d["context"]

@@ -13,12 +13,14 @@ once per pass), and each point takes the median over passes.
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
+from lutnas.locks import writer_lock
 from lutnas.luts.context import MIB, fit_curve
 from lutnas.luts.regressor import key_from_row
 from lutnas.luts.table import LUT
@@ -101,3 +103,23 @@ def probe_context(device: Device, keys: Sequence[BlockKey], protocol: Protocol, 
     return {**curve.to_dict(), "probes": probes, "device": device.label, "protocol": protocol.name,
             "repeats": repeats, "date": datetime.date.today().isoformat(), "applied": True,
             "reason": "measured; not yet judged on held-out models (run `lutnas lut validate`)"}
+
+
+def measure_context(path: str | Path, device: Device, protocol: Protocol, probes: int = 4, repeats: int = 2,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Probe ``device``'s context curve with blocks of the table at ``path`` and store it there
+    (under the table's write lock). When the table stores validation measurements it is judged again
+    at once (:func:`lutnas.measure.validate.rejudge`): the curve stays applied only if it lowers their
+    error. Returns ``{"context": ..., "rejudged": ... (or absent)}``."""
+    from lutnas.luts.calibration import update_meta
+    from lutnas.measure.validate import rejudge
+
+    keys = probe_keys(LUT.read(path), probes)
+    with writer_lock(path, "table"):
+        ctx = probe_context(device, keys, protocol, repeats=repeats, progress=progress)
+        update_meta(path, context=ctx)
+        lut = LUT.read(path)
+        out: dict[str, Any] = {"context": ctx}
+        if (lut.meta.get("validation") or {}).get("models"):
+            out["rejudged"] = rejudge(lut)
+    return out

@@ -182,6 +182,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         update_meta(lut.path, validation={"n": int(len(specs)), "repeats": repeats, "bias": float(errs.mean()),
                                           "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
                                           "mape": main["mape"], "noise_ceiling": result.get("noise_ceiling"),
+                                          "errors": [float(e) for e in errs],  # what --margin auto's quantile reads
                                           "verdict": result["verdict"]["status"],
                                           "date": datetime.date.today().isoformat(),
                                           # the measurements themselves, so anyone can re-judge the table
@@ -247,7 +248,7 @@ def rejudge(lut: LUT, batch: int = 1) -> dict[str, Any]:
     errs = (predicted[:, None] / runs - 1).ravel()
     errs = errs[np.isfinite(errs)]
     validation = {**stored, "bias": float(errs.mean()), "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
-                  "mape": judged["mape"], "rejudged": datetime.date.today().isoformat()}
+                  "mape": judged["mape"], "errors": [float(e) for e in errs], "rejudged": datetime.date.today().isoformat()}
     if stored.get("noise_ceiling"):
         validation["verdict"] = noise_verdict(judged, stored["noise_ceiling"])["status"]
     lut.meta["validation"] = validation
