@@ -268,7 +268,7 @@ class LUT:
             predicted |= miss
             block_ms[kind.kind] = ms
             if ctx is not None:
-                weights += 4.0 * kind.params_array(fields) * counts / MIB
+                weights += _weights_mib_array(kind, fields) * counts
         if ctx is not None:  # streaming the model's whole weight set
             raw += ctx.model_ms(weights)
         return raw, predicted, block_ms
@@ -401,6 +401,15 @@ def _weight_mib(key: BlockKey) -> float:
     """A block's float32 weights in MiB (0 for a kind that does not count its parameters)."""
     try:
         return key.weight_bytes() / MIB
+    except InputError:
+        return 0.0
+
+
+def _weights_mib_array(kind: type[BlockKey], fields: Mapping[str, np.ndarray]) -> np.ndarray | float:
+    """Float32 weights in MiB of many keys of one kind (0 for a kind that does not count its parameters,
+    as :func:`_weight_mib`: such blocks take no part in the context on either side)."""
+    try:
+        return 4.0 * np.asarray(kind.params_array(fields), float) / MIB
     except InputError:
         return 0.0
 
