@@ -29,6 +29,7 @@ demo: install
 	$(LUTNAS) lut show $(OUT)/torch-cpu-vit-mini.parquet
 	$(LUTNAS) lut validate $(OUT)/torch-cpu-vit-mini.parquet --sample 12 --calibrate 4 --protocol quick --out-dir $(OUT)
 	$(LUTNAS) breakdown --model d=4,h=3,e=64,r=4,I=96,p=16 --device torch-cpu --lut $(OUT)/torch-cpu-vit-mini.parquet --protocol quick --out-dir $(OUT)
+	@rm -f $(OUT)/search-vit-scaling.parquet  # a fresh search: the shipped table (and its margin) may have changed since the last demo
 	$(LUTNAS) search --lut luts/torch-cpu-vit-scaling.parquet --latency-ms 20 --margin auto --algorithm coarse-to-fine --objective flops --out $(OUT)/search-vit-scaling.parquet
 	$(LUTNAS) report --lut $(OUT)/torch-cpu-vit-mini.parquet --model d=4,h=3,e=64,r=4,I=96,p=16 --grid --html --out-dir $(OUT)
 	@echo "demo outputs in $(OUT)/: torch-cpu-vit-mini.parquet (the LUT), torch-cpu-vit-mini-validate.png (scatter), breakdown.png, search-vit-scaling.parquet (a search of the shipped luts/torch-cpu-vit-scaling.parquet), report.md and report.html"

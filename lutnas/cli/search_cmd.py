@@ -65,7 +65,8 @@ class _SearchCommand(click.Command):
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Ray tasks per batch (default: the cluster's CPUs).")
 @click.option("--margin", default=None, metavar="auto|FRACTION",
               help="Search under a smaller latency budget so the result meets the real one when measured: auto "
-                   "(from the table's validated error: 1 + bias − 2·sd) or a fraction, e.g. 0.05.")
+                   "(from the table's validated error: 1 + bias − 2·sd, or the 2.3 % quantile of its errors when "
+                   "smaller) or a fraction, e.g. 0.05.")
 @json_opt
 def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, params, space, values, values_file, budget,
                batch, seed, out, verify, protocol, executor, address, workers, margin, as_json) -> None:
@@ -116,7 +117,8 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
         lines = [f"{d['algorithm']} / {d['objective']}: {d['evaluations']} evaluations in {d['seconds']:.2f} s "
                  f"({d['from_history']} from history); constraints: {'; '.join(d['constraints']) or 'none'}"]
         for dev, m in (d.get("margins") or {}).items():
-            how = (f"from the table's validated error (bias {100 * m['bias']:+.1f} %, sd {100 * m['sd_error']:.1f} %, "
+            rule = ("the 2.3 % quantile of its errors" if m.get("method") == "quantile" else "1 + bias − 2·sd")
+            how = (f"{rule}, from the table's validated error (bias {100 * m['bias']:+.1f} %, sd {100 * m['sd_error']:.1f} %, "
                    f"n={m['n']})" if m["source"] == "validation" else "fixed")
             lines.append(f"margin on {dev}: budget × {m['factor']:.3f} ({how})")
         if d["feasible"]:
