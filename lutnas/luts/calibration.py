@@ -138,7 +138,7 @@ def update_meta(path: str | Path, **entries: Any) -> None:
         write_table(table.to_pylist(), meta, path)
 
 
-#: fewest stored errors from which the margin takes their empirical quantile instead of the normal formula
+#: fewest stored errors from which the margin also considers their empirical quantile (the smaller factor wins)
 MIN_ERRORS_FOR_QUANTILE = 40
 
 

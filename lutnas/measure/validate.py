@@ -27,6 +27,7 @@ from lutnas.measure.build import measure_row
 from lutnas.measure.sentinel import Sentinel, consistent_ratio
 from lutnas.measure.target import measure_target
 from lutnas.profiler.protocol import Protocol
+from lutnas.spaces import parse_spec
 from lutnas.spaces.base import Spec
 
 
@@ -177,12 +178,8 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     err = calibrated / measured - 1
     worst = np.argsort(-np.abs(err))[:5]
     if lut.path:  # what a search's --margin auto reads: the table's own validated error
-        errs = (calibrated[:, None] / held_norm - 1).ravel()
-        errs = errs[np.isfinite(errs)]
-        update_meta(lut.path, validation={"n": int(len(specs)), "repeats": repeats, "bias": float(errs.mean()),
-                                          "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
+        update_meta(lut.path, validation={"n": int(len(specs)), "repeats": repeats, **_errors(calibrated, held_norm),
                                           "mape": main["mape"], "noise_ceiling": result.get("noise_ceiling"),
-                                          "errors": [float(e) for e in errs],  # what --margin auto's quantile reads
                                           "verdict": result["verdict"]["status"],
                                           "date": datetime.date.today().isoformat(),
                                           # the measurements themselves, so anyone can re-judge the table
@@ -230,11 +227,7 @@ def rejudge(lut: LUT, batch: int = 1) -> dict[str, Any]:
     if not models:
         raise InputError(f"table {lut.path or ''} stores no validation measurements: run `lutnas lut validate` on "
                          f"its device first")
-    space = lut.space()
-    parse = space.parse_spec if space is not None else None
-    if parse is None:
-        from lutnas.spaces import parse_spec as parse
-    specs = [parse(m["spec"]) for m in models]
+    specs = [parse_spec(m["spec"]) for m in models]
     width = max(len(m.get("runs_ms") or [m["measured_ms"]]) for m in models)
     runs = np.full((len(models), width), np.nan)
     for i, m in enumerate(models):
@@ -245,10 +238,8 @@ def rejudge(lut: LUT, batch: int = 1) -> dict[str, Any]:
         result["context"] = judge_context(lut, specs, runs, batch)
     predicted = lut.predict(specs, batch).calibrated_ms
     judged = _judge(predicted, runs)
-    errs = (predicted[:, None] / runs - 1).ravel()
-    errs = errs[np.isfinite(errs)]
-    validation = {**stored, "bias": float(errs.mean()), "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
-                  "mape": judged["mape"], "errors": [float(e) for e in errs], "rejudged": datetime.date.today().isoformat()}
+    validation = {**stored, **_errors(predicted, runs), "mape": judged["mape"],
+                  "rejudged": datetime.date.today().isoformat()}
     if stored.get("noise_ceiling"):
         validation["verdict"] = noise_verdict(judged, stored["noise_ceiling"])["status"]
     lut.meta["validation"] = validation
@@ -258,6 +249,16 @@ def rejudge(lut: LUT, batch: int = 1) -> dict[str, Any]:
     result["noise_ceiling"] = stored.get("noise_ceiling")
     result["by_factor"] = error_by_factor(specs, predicted, np.nanmean(runs, axis=1))
     return result
+
+
+def _errors(predicted: np.ndarray, runs: np.ndarray) -> dict[str, Any]:
+    """The stored validated error: ``bias`` and ``sd_error`` of prediction / measurement − 1 over every
+    measurement (``runs``: shape (n_models, repeats)), and the ``errors`` themselves (what
+    ``--margin auto``'s quantile reads)."""
+    errs = (predicted[:, None] / runs - 1).ravel()
+    errs = errs[np.isfinite(errs)]
+    return {"bias": float(errs.mean()), "sd_error": float(errs.std(ddof=1)) if len(errs) > 1 else 0.0,
+            "errors": [float(e) for e in errs]}
 
 
 def _judge(predicted: np.ndarray, runs: np.ndarray) -> dict[str, Any]:

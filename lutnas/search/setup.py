@@ -38,8 +38,8 @@ def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict
 
 def latency_margins(luts: Sequence[LUT], margin: str | float | None) -> dict[str, dict[str, Any]]:
     """The factor each table's latency budget is multiplied by: ``auto`` derives it from the table's
-    validated error (:func:`lutnas.luts.calibration.budget_margin`: the 2.3 % quantile of its errors, or
-    1 + bias − 2·sd with fewer than 40 of them), a number m
+    validated error (:func:`lutnas.luts.calibration.budget_margin`: 1 + bias − 2·sd, or 1 + the 2.3 %
+    quantile of its stored errors when that is smaller), a number m
     in [0, 0.5] is a fixed ``1 − m``, None or 0 keeps the budget."""
     from lutnas.luts.calibration import budget_margin
 
