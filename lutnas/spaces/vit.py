@@ -248,9 +248,9 @@ class ViTSpec(Spec):
             n = len(cols["d"])
             cols["classes"] = np.asarray(specs["classes"]) if "classes" in specs.keys() else np.full(n, 1000)
         else:
-            # one pass over the specs (a search asks for this on every batch it evaluates)
-            table = np.array([(s.d, s.h, s.e, s.r, s.I, s.p, s.classes) for s in specs], dtype=np.float64).reshape(-1, 7)
-            cols = dict(zip(("d", "h", "e", "r", "I", "p", "classes"), table.T))
+            specs = list(specs)
+            cols = {k: np.fromiter((getattr(s, k) for s in specs), dtype=np.float64 if k == "r" else np.int64, count=len(specs))
+                    for k in (*FACTORS, "classes")}
         for k in (*FACTORS, "classes"):
             cols[k] = cols[k].astype(np.float64 if k == "r" else np.int64)
         return cols
