@@ -18,7 +18,6 @@ cannot both claim one name (that name is refused until one is uninstalled).
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import warnings
 from typing import Any, Generic, Iterator, TypeVar
 
@@ -83,6 +82,8 @@ class Registry(Generic[T]):
     def _entries(self) -> dict[str, str | Exception]:
         """Entry points of the group (read once); a name claimed twice maps to the refusal."""
         if self._entry_points is None:
+            import importlib.metadata  # only when a name is not a built-in (~30 ms)
+
             found: dict[str, str | Exception] = {}
             for ep in importlib.metadata.entry_points(group=self.group) if self.discover else ():
                 old = found.get(ep.name)

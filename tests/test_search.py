@@ -279,3 +279,51 @@ def test_margin_takes_the_quantile_of_skewed_errors():
     assert np.mean(errors >= q["factor"] - 1) >= 0.97
     assert np.mean(errors >= normal["factor"] - 1) < 0.97
     assert budget_margin({**v, "errors": errors[:30].tolist()})["method"] == "normal"  # too few to trust a tail
+
+
+def test_vectorised_pairs_are_distinct_and_uniform():
+    from lutnas.search.algorithms.evolutionary import _pairs
+
+    rng = np.random.default_rng(0)
+    a, b = _pairs(rng, 6000, 4)
+    assert (a != b).all() and a.min() == b.min() == 0 and a.max() == b.max() == 3
+    assert len(set(zip(a.tolist(), b.tolist()))) == 12
+    a1, b1 = _pairs(rng, 5, 1)
+    assert (a1 == 0).all() and (b1 == 0).all()
+
+
+@pytest.mark.parametrize("algorithm", ["evolutionary", "coarse-to-fine"])
+def test_evolution_judges_each_candidate_once_per_window(algorithm):
+    from collections import Counter
+
+    from lutnas.search import get_searcher
+    from lutnas.search.problem import Constraint, Problem, gflops_cost, params_cost
+    from lutnas.search.run import run_search
+    from lutnas.spaces import get_space
+
+    space = get_space("vit-scaling")
+    problem = Problem(space, {"gflops": gflops_cost, "params_m": params_cost}, [Constraint("gflops", 2.0)], gflops_cost)
+    judged: list = []
+    inner = problem.evaluate_costs
+    problem.evaluate_costs = lambda specs: (judged.extend(specs), inner(specs))[1]
+    searcher = get_searcher(algorithm)(seed=1, population=60, parents=10, children=30, iterations=6)
+    result = run_search(problem, searcher, 400)
+    assert result.feasible and result.costs["gflops"] <= 2.0
+    told = [s for s, *_ in searcher.last_run_.history]
+    assert len(set(told)) == len(told)  # no spec evaluated twice
+    # candidates are judged (table costs) once per window setting, however often they are redrawn
+    windows = 2 if searcher.last_run_.window_relaxed else 1
+    assert max(Counter(judged).values()) <= windows + 1  # +1: the problem's own evaluation of the told specs
+
+
+def test_feasible_best_breaks_ties_by_spec_like_a_full_sort():
+    from lutnas.search.base import SearchRun
+    from lutnas.spaces import get_space
+
+    specs = get_space("vit-scaling").sample(40, 0)
+    run = SearchRun(None, 0)
+    scores = [float(i % 7) for i in range(40)]  # many ties, also across the cut
+    run.history = [(s, {}, i % 5 != 0, sc) for i, (s, sc) in enumerate(zip(specs, scores))]
+    full = sorted({s: sc for s, _, ok, sc in run.history if ok}.items(), key=lambda kv: (-kv[1], kv[0].canonical()))
+    for k in (1, 3, 6, 10, 40):
+        assert run.feasible_best(k) == full[:k]

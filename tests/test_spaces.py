@@ -180,3 +180,41 @@ def test_lut_columns_come_from_any_kinds_fields(tmp_path):
     ms, predicted = LUT.read(path).lookup_keys([WindowKey(7, 1.5), WindowKey(14, 0.5)])
     assert ms.tolist() == [2.0, 3.0] and not predicted.any()
     assert parse_block_key("test_window(window=7,shift=1.5)") == keys[1]
+
+
+def test_index_rows_round_trip_and_mark_invalid_or_off_grid_specs():
+    from lutnas.spaces.vit import ViTSpec
+
+    space = get_space("vit-mini", {"I": [48, 64], "p": [16, 32]})  # I=48 with p=32 is no ViT
+    grid = space.grid()
+    rows = space.encode(grid)
+    assert rows.shape == (len(grid), len(space.factors)) and (rows >= 0).all()
+    assert space.from_codes(space.codes(rows)) == grid
+    every = space.codes(np.array(list(np.ndindex(*[len(space.values[f]) for f in space.factors]))))
+    decoded = space.from_codes(every)
+    assert sorted(set(every.tolist())) == sorted(every.tolist())  # one code per combination
+    assert sum(s is not None for s in decoded) == len(grid) < len(every)  # the invalid combinations map to None
+    off = ViTSpec(2, 2, 32, 2.0, 80, 16)  # I=80 is not a candidate
+    assert space.codes(space.encode([off]))[0] == -1 and space.from_codes(np.array([-1])) == [None]
+
+
+def test_mutate_rows_and_crossover_rows_follow_the_per_spec_rules():
+    space = get_space("vit-mini", {"I": [48, 64], "p": [16, 32]})
+    rng = np.random.default_rng(0)
+    parents = space.sample(8, rng)
+    rows = space.encode(parents)[rng.integers(0, 8, 400)]
+    mutants = space.mutate_rows(rows, rng, 0.3)
+    assert (mutants != rows).any(axis=1).all()  # every row changed...
+    assert all(s is not None for s in space.from_codes(space.codes(mutants)))  # ...into a valid spec
+    depth_only = space.mutate_rows(rows, rng, 0.0, depth_prob=1.0)
+    d = space.factors.index("d")
+    assert (np.delete(depth_only, d, axis=1) == np.delete(rows, d, axis=1)).all() and (depth_only[:, d] != rows[:, d]).all()
+    assert (space.mutate_rows(rows, rng, 0.0) == rows).all()  # nothing may change: returned as it was
+    # mutation probabilities show in the rows: ~0.3 of the factors drawn anew, 1/2 or 1/3 of those keep their value
+    changed = (space.mutate_rows(rows, rng, 0.3) != rows).mean()
+    assert 0.1 < changed < 0.35
+    other = rows[::-1].copy()
+    kids = space.crossover_rows(rows, other, rng)
+    assert ((kids == rows) | (kids == other)).all()
+    assert all(s is not None for s in space.from_codes(space.codes(kids)))
+    assert 0.3 < ((kids == rows) & (rows != other)).sum() / (rows != other).sum() < 0.7

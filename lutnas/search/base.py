@@ -74,6 +74,9 @@ class SearchRun:
         for spec, _, ok, score in self.history:
             if ok and np.isfinite(score):
                 seen[spec] = score
+        if len(seen) > k:  # only specs scoring at least the k-th best can be among the k (ties included)
+            cut = sorted(seen.values(), reverse=True)[k - 1] if k > 0 else np.inf
+            seen = {s: v for s, v in seen.items() if v >= cut}
         return sorted(seen.items(), key=lambda kv: (-kv[1], kv[0].canonical()))[:k]
 
 

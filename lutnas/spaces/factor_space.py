@@ -6,6 +6,7 @@ fields are those factors (the ViT scaling space, a plug-in's own). Subclasses se
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
@@ -30,6 +31,8 @@ class FactorSpace(Space):
     factors: ClassVar[tuple[str, ...]] = ()
     #: factors holding floats (the rest are integers)
     float_factors: ClassVar[frozenset[str]] = frozenset()
+    #: factors a mutation changes with ``depth_prob`` when a searcher gives one (AutoViT's Pd)
+    depth_factors: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, name: str, values: Mapping[str, Sequence[float]], description: str = "") -> None:
         unknown = set(values) - set(self.factors)
@@ -158,20 +161,19 @@ class FactorSpace(Space):
 
     def mutate(self, spec: Spec, rng: np.random.Generator | int | None = None, prob: float = 0.3,
                depth_prob: float | None = None) -> Spec:
-        """Each factor replaced with probability ``prob`` by another candidate; always valid.
-
-        At least one factor changes when the space has more than one spec. ``depth_prob`` is
-        accepted for the protocol and used by spaces that name depth factors.
-        """
+        """Each factor replaced with probability ``prob`` by another candidate (``depth_factors`` with
+        ``depth_prob`` when given); always valid, at least one factor changed when the space has
+        more than one spec."""
         rng = np.random.default_rng(rng)
         now = spec.factors()
         k = len(self.factors)
+        probs = self._change_probs(prob, depth_prob)
         for _ in range(100):
             vals = dict(now)
             u = rng.random(2 * k)  # one draw per attempt: whether each factor changes, and to what
             for j, f in enumerate(self.factors):
-                options = self.values[f]
-                if u[j] < prob and len(options) > 1:
+                if u[j] < probs[j]:
+                    options = self.values[f]
                     vals[f] = options[int(u[k + j] * len(options))]
             if vals != now:
                 cand = self.make(vals, like=spec)
@@ -190,3 +192,91 @@ class FactorSpace(Space):
             if cand is not None:
                 return cand
         return a
+
+    def _change_probs(self, prob: float, depth_prob: float | None) -> np.ndarray:
+        """Per factor: the probability a mutation redraws it (0 for a factor with one candidate)."""
+        probs = np.array([depth_prob if depth_prob is not None and f in self.depth_factors else prob
+                          for f in self.factors], float)
+        probs[[len(self.values[f]) < 2 for f in self.factors]] = 0.0
+        return probs
+
+    # -- index rows: many specs as integer arrays, for searches that draw thousands of candidates ---------
+    @property
+    def indexable(self) -> bool:
+        """Whether every grid point has an int64 code (the product of candidate counts < 2**62)."""
+        return math.prod(len(v) for v in self.values.values()) < 2**62
+
+    def encode(self, specs: Sequence[Spec]) -> np.ndarray:
+        """``(n, k)`` int64: each spec's index into each factor's candidates (``k = len(factors)``),
+        -1 where a value is off the grid."""
+        lookup = [{v: i for i, v in enumerate(self.values[f])} for f in self.factors]
+        out = np.empty((len(specs), len(self.factors)), np.int64)
+        for i, spec in enumerate(specs):
+            now = spec.factors()
+            out[i] = [lookup[j].get(now[f], -1) for j, f in enumerate(self.factors)]
+        return out
+
+    def codes(self, rows: np.ndarray) -> np.ndarray:
+        """One int64 per index row (mixed radix over the candidate counts), -1 for a row with an off-grid value."""
+        sizes = [len(self.values[f]) for f in self.factors]
+        strides = np.array([math.prod(sizes[j + 1:]) for j in range(len(sizes))], np.int64)
+        out = rows @ strides
+        out[(rows < 0).any(axis=1)] = -1
+        return out
+
+    def from_codes(self, codes: np.ndarray) -> list[Spec | None]:
+        """The spec of each code (None where the combination is invalid or off the grid), memoised."""
+        memo: dict[int, Spec | None] = self.__dict__.setdefault("_by_code", {})
+        sizes = [len(self.values[f]) for f in self.factors]
+        out = []
+        for code in codes.tolist():
+            spec = memo.get(code, memo)
+            if spec is memo:
+                spec, rest = None, code
+                if code >= 0:
+                    idx = []
+                    for size in reversed(sizes):
+                        rest, i = divmod(rest, size)
+                        idx.append(i)
+                    spec = self.make({f: self.values[f][i] for f, i in zip(self.factors, reversed(idx))})
+                memo[code] = spec
+            out.append(spec)
+        return out
+
+    def _valid_rows(self, rows: np.ndarray) -> np.ndarray:
+        codes = self.codes(rows)
+        uniq, inverse = np.unique(codes, return_inverse=True)
+        ok = np.array([s is not None for s in self.from_codes(uniq)], bool)
+        return ok[inverse.reshape(-1)]
+
+    def mutate_rows(self, rows: np.ndarray, rng: np.random.Generator, prob: float = 0.3,
+                    depth_prob: float | None = None) -> np.ndarray:
+        """:meth:`mutate` of many index rows at once: ``(n, k)`` in, ``(n, k)`` out, every row valid and
+        changed (a row that cannot change in 100 draws is returned as it was)."""
+        probs = self._change_probs(prob, depth_prob)
+        sizes = np.array([len(self.values[f]) for f in self.factors])
+        out = rows.copy()
+        todo = np.arange(len(rows))
+        for _ in range(100 if (probs > 0).any() else 0):
+            if not todo.size:
+                break
+            u = rng.random((todo.size, 2 * len(sizes)))
+            new = np.where(u[:, :len(sizes)] < probs, (u[:, len(sizes):] * sizes).astype(np.int64), rows[todo])
+            ok = (new != rows[todo]).any(axis=1) & self._valid_rows(new)
+            out[todo[ok]] = new[ok]
+            todo = todo[~ok]
+        return out
+
+    def crossover_rows(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """:meth:`crossover` of many pairs of index rows: each factor from ``a`` or ``b`` with probability
+        1/2, every row valid (``a``'s row where 100 draws found no valid mix)."""
+        out = a.copy()
+        todo = np.arange(len(a))
+        for _ in range(100):
+            if not todo.size:
+                break
+            new = np.where(rng.random(a[todo].shape) < 0.5, a[todo], b[todo])
+            ok = self._valid_rows(new)
+            out[todo[ok]] = new[ok]
+            todo = todo[~ok]
+        return out

@@ -2,8 +2,8 @@
 
 A :class:`ViTSpace` is the product of candidate values of the six factors. Spaces are immutable;
 :meth:`ViTSpace.narrow` returns a new one, which is how ``--values d=3,6`` and TOML files narrow
-a space without code. Off-grid moves (continuous sampling, the greedy search's perturbation and
-the evolutionary search's depth-aware mutation) are the ViT space's own.
+a space without code. Off-grid moves (continuous sampling, the greedy search's perturbation) are
+the ViT space's own; its depth factor ``d`` is what a depth-aware mutation (AutoViT's Pd) changes.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class ViTSpace(FactorSpace):
     spec_type = ViTSpec
     factors: ClassVar[tuple[str, ...]] = FACTORS
     float_factors: ClassVar[frozenset[str]] = frozenset({"r"})
+    depth_factors: ClassVar[frozenset[str]] = frozenset({"d"})
     capabilities: ClassVar[frozenset[str]] = frozenset({GRID, SCALE_UP, CONTINUOUS})
     default_family: ClassVar[bool] = True
     named_specs: ClassVar[Mapping[str, Spec]] = NAMED_SPECS
@@ -77,26 +78,6 @@ class ViTSpace(FactorSpace):
             return ViTSpec(d, h, e, r, image, p)
         except Exception:
             return None
-
-    def mutate(self, spec: ViTSpec, rng: np.random.Generator | int | None = None, prob: float = 0.3,
-               depth_prob: float | None = None) -> ViTSpec:
-        """Each factor replaced with probability ``prob`` (``d`` with ``depth_prob`` when given,
-        the ViT-scaling study's evolutionary mutation); always valid, at least one factor changed."""
-        if depth_prob is None:
-            return super().mutate(spec, rng, prob)
-        rng = np.random.default_rng(rng)
-        now = spec.factors()
-        k = len(FACTORS)
-        for _ in range(20):
-            vals = dict(now)
-            u = rng.random(2 * k)  # one draw per attempt: whether each factor changes, and to what
-            for j, f in enumerate(FACTORS):
-                if u[j] < (depth_prob if f == "d" else prob):
-                    options = self.values[f]
-                    vals[f] = options[int(u[k + j] * len(options))]
-            if vals["I"] % vals["p"] == 0 and vals != now:
-                return ViTSpec(**vals)
-        return spec
 
 
 def vit_spaces() -> list[ViTSpace]:

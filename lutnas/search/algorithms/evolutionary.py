@@ -49,17 +49,24 @@ class Evolutionary(Searcher):
     def report(self, run: SearchRun) -> dict[str, Any]:
         return {"window_relaxed": run.window_relaxed}
 
-    # feasibility under the problem's constraints plus the window below the latency budget
+    # feasibility under the problem's constraints plus the window below the latency budget; a spec's
+    # verdict is kept for the run (rounds of children redraw the same neighbours many times) until
+    # the window changes
     def _ok(self, run: SearchRun, specs: list[Spec]) -> np.ndarray:
         if not specs:
             return np.zeros(0, bool)
-        costs, ok, _ = run.problem.evaluate_costs(specs)
-        w = run.window
-        if w:
-            for c in run.problem.constraints:
-                if c.cost in run.problem.latency_names or (not run.problem.latency_names and c.cost == "gflops"):
-                    ok &= costs[c.cost] >= w * c.upper
-        return ok
+        if getattr(run, "verdict_window", None) != run.window:
+            run.verdicts, run.verdict_window = {}, run.window
+        new = [s for s in dict.fromkeys(specs) if s not in run.verdicts]
+        if new:
+            costs, ok, _ = run.problem.evaluate_costs(new)
+            w = run.window
+            if w:
+                for c in run.problem.constraints:
+                    if c.cost in run.problem.latency_names or (not run.problem.latency_names and c.cost == "gflops"):
+                        ok &= costs[c.cost] >= w * c.upper
+            run.verdicts.update(zip(new, ok.tolist()))
+        return np.fromiter((run.verdicts[s] for s in specs), bool, count=len(specs))
 
     def _initial(self, run: SearchRun, n: int) -> list[Spec]:
         space = run.problem.space
@@ -78,30 +85,53 @@ class Evolutionary(Searcher):
         return list(dict.fromkeys(out))[:n]
 
     def _children(self, run: SearchRun, parents: list[Spec], n: int) -> list[Spec]:
-        space = run.problem.space
+        """Up to ``n`` new feasible children, alternately mutations of a random parent and crossovers
+        of two, drawn in rounds of ``2n`` until enough or three rounds in a row found none."""
         out: list[Spec] = []
+        taken: set[Spec] = set()
+        draw = self._draw_rows if _on_grid(run.problem.space, parents) else self._draw_specs
         barren = 0  # consecutive rounds that found no new child: the neighbourhood is spent
         for _ in range(self.params["max_tries"]):
             if barren >= 3:
                 break
-            cands = []
-            for i in range(2 * n):
-                if i % 2 == 0:
-                    cands.append(self._mutate(run, parents[int(run.rng.random() * len(parents))]))
-                else:
-                    a, b = _two(run.rng, len(parents))
-                    cands.append(space.crossover(parents[a], parents[b], run.rng))
-            taken = set(out)
-            cands = [c for c in dict.fromkeys(cands) if c not in run.evaluated and c not in taken]
+            cands = [c for c in draw(run, parents, n) if c not in run.evaluated and c not in taken]
             before = len(out)
             out += [c for c, ok in zip(cands, self._ok(run, cands)) if ok]
+            taken.update(out[before:])
             barren = barren + 1 if len(out) == before else 0
             if len(out) >= n:
                 break
         return out[:n]
 
-    def _mutate(self, run: SearchRun, spec: Spec) -> Spec:
-        return run.problem.space.mutate(spec, run.rng, self.params["mutation_prob"])
+    def _draw_specs(self, run: SearchRun, parents: list[Spec], n: int) -> list[Spec]:
+        """``2n`` candidates (unique, in draw order), one spec at a time: any space."""
+        space, probs = run.problem.space, self._mutation_probs()
+        cands = []
+        for i in range(2 * n):
+            if i % 2 == 0:
+                cands.append(space.mutate(parents[int(run.rng.random() * len(parents))], run.rng, *probs))
+            else:
+                a, b = _two(run.rng, len(parents))
+                cands.append(space.crossover(parents[a], parents[b], run.rng))
+        return list(dict.fromkeys(cands))
+
+    def _draw_rows(self, run: SearchRun, parents: list[Spec], n: int) -> list[Spec]:
+        """The same ``2n`` candidates drawn as index rows of a factor space: vectorised, one spec object
+        per unique code (memoised by the space)."""
+        space, rng = run.problem.space, run.rng
+        rows = space.encode(parents)
+        picks = (rng.random(n) * len(parents)).astype(np.int64)
+        a, b = _pairs(rng, n, len(parents))
+        both = np.empty((2 * n, rows.shape[1]), np.int64)
+        both[0::2] = space.mutate_rows(rows[picks], rng, *self._mutation_probs())
+        both[1::2] = space.crossover_rows(rows[a], rows[b], rng)
+        codes = space.codes(both)
+        _, first = np.unique(codes, return_index=True)
+        return space.from_codes(codes[np.sort(first)])
+
+    def _mutation_probs(self) -> tuple[float, float | None]:
+        """``(prob, depth_prob)`` of a mutation."""
+        return self.params["mutation_prob"], None
 
     def _propose(self, run: SearchRun, n: int) -> list[Any]:
         while not run.queue:
@@ -151,9 +181,9 @@ class CoarseToFine(Evolutionary):
         order = np.argsort(-lat)  # the most promising use the budget most fully
         return [feasible[i] for i in order[:n]]
 
-    def _mutate(self, run: SearchRun, spec: Spec) -> Spec:
-        """The space's mutation, its depth factors with probability ``depth_prob``."""
-        return run.problem.space.mutate(spec, run.rng, self.params["block_prob"], depth_prob=self.params["depth_prob"])
+    def _mutation_probs(self) -> tuple[float, float | None]:
+        """The space's depth factors change with ``depth_prob`` (Pd), the others with ``block_prob`` (Pm)."""
+        return self.params["block_prob"], self.params["depth_prob"]
 
 
 def _two(rng: np.random.Generator, n: int) -> tuple[int, int]:
@@ -164,3 +194,20 @@ def _two(rng: np.random.Generator, n: int) -> tuple[int, int]:
         return a, a
     b = int(v * (n - 1))
     return a, b + (b >= a)
+
+
+def _pairs(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` pairs of distinct indices in ``range(k)`` (equal when ``k`` is 1): :func:`_two`, vectorised."""
+    u, v = rng.random((2, n))
+    a = (u * k).astype(np.int64)
+    if k < 2:
+        return a, a
+    b = (v * (k - 1)).astype(np.int64)
+    return a, b + (b >= a)
+
+
+def _on_grid(space: Any, parents: list[Spec]) -> bool:
+    """Whether children can be drawn as index rows: a factor space with int64 codes, parents on its grid."""
+    if not hasattr(space, "mutate_rows") or not space.indexable:
+        return False
+    return bool((space.encode(parents) >= 0).all())
