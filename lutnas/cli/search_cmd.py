@@ -93,11 +93,10 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
             "best": result.best.canonical() if result.best else None, "score": result.score,
             "latency_ms": {n[len("latency_ms["):-1]: v for n, v in result.costs.items() if n.startswith("latency_ms[")},
             "gflops": result.costs.get("gflops"), "params_m": result.costs.get("params_m"), "history": out}
-    hist = result.history
-    if len(hist):
-        ok = hist[hist["feasible"]].sort_values("score", ascending=False).drop_duplicates("spec").head(5)
-        data["top"] = ok[["spec", "score", *[c for c in hist.columns if c.startswith("latency_ms[")], "gflops",
-                          "params_m", "predicted_blocks"]].to_dict("records")
+    if result.records:
+        shown = ["spec", "score", *[c for c in result.records[0] if c.startswith("latency_ms[")], "gflops", "params_m",
+                 "predicted_blocks"]
+        data["top"] = [{c: r.get(c) for c in shown} for r in result.top(5)]
     data.update(result.extras)
     if problem.margins:
         data["margins"] = problem.margins
@@ -107,11 +106,11 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
         data["fastest"] = {"spec": spec.canonical(), name: cost}
         note(f"no evaluated spec meets {', '.join(str(c) for c in problem.constraints)}; the cheapest spec of the "
              f"space by {name} is {spec.canonical()} at {cost:.4g}")
-    if result.feasible and len(hist) and bool(hist.loc[hist["spec"] == data["best"], "predicted_blocks"].any()):
+    if result.feasible and any(r["spec"] == data["best"] and r["predicted_blocks"] for r in result.records):
         note(f"warning: the latency of {data['best']} includes blocks the table lacks, predicted by its regressor; "
              f"measure them (lut build) or check with --verify")
     if verify and result.feasible and tables:
-        data["verify"] = _verify(tables[0], hist, verify, protocol, problem)
+        data["verify"] = _verify(tables[0], result, verify, protocol, problem)
 
     def human(d: dict) -> str:
         lines = [f"{d['algorithm']} / {d['objective']}: {d['evaluations']} evaluations in {d['seconds']:.2f} s "
@@ -146,17 +145,17 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
     emit(data, as_json, human)
 
 
-def _verify(lut, hist, k, protocol, problem):
+def _verify(lut, result, k, protocol, problem):
     from lutnas.devices import get_device
     from lutnas.measure.validate import measure_models
     from lutnas.profiler import get_protocol
     from lutnas.spaces import parse_spec
 
-    best = hist[hist["feasible"]].sort_values("score", ascending=False).drop_duplicates("spec").head(k)
-    specs = [parse_spec(s) for s in best["spec"]]
+    best = result.top(k)
+    specs = [parse_spec(r["spec"]) for r in best]
     dev = get_device(lut.device, **(lut.meta.get("device_params") or {}))
     measured = measure_models(dev, specs, get_protocol(protocol))
     col = f"latency_ms[{lut.device}]"
     upper = next((c.upper for c in problem.constraints if c.cost == col), np.inf)
     return [{"spec": s.canonical(), "predicted_ms": float(p), "measured_ms": float(m), "error": float(p / m - 1),
-             "meets_budget": bool(m <= upper)} for s, p, m in zip(specs, best[col], measured)]
+             "meets_budget": bool(m <= upper)} for s, p, m in zip(specs, (r[col] for r in best), measured)]

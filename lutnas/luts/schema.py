@@ -102,7 +102,7 @@ def read_table(path: str | Path) -> tuple[pa.Table, dict[str, Any]]:
     if not path.exists():
         raise InputError(f"LUT {str(path)!r} does not exist")
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # no pyarrow.dataset: it imports pandas (~0.3 s)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"LUT {str(path)!r} is not a readable Parquet file (truncated or corrupt?): {exc}") from None
     raw = (table.schema.metadata or {}).get(META_KEY)
@@ -127,11 +127,13 @@ def check_rows(table: pa.Table, path: str | Path) -> None:
     infinite or (unflagged) negative median, a missing key or batch, one key twice at one batch."""
     import numpy as np
 
-    keys = table.column("key").to_pylist()
-    batch = table.column("batch").to_pylist()
-    med = np.asarray(table.column("median_ms").to_numpy(zero_copy_only=False), dtype=float)
-    flagged = (np.asarray(table.column("flagged").fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-               if "flagged" in table.column_names else np.zeros(len(med), bool))
+    from lutnas.luts.columns import to_numpy
+
+    keys = to_numpy(table.column("key")).tolist()
+    batch = [None if b != b else int(b) for b in to_numpy(table.column("batch")).tolist()]  # NaN: a missing batch
+    med = np.asarray(to_numpy(table.column("median_ms")), dtype=float)
+    flagged = (np.asarray(to_numpy(table.column("flagged")), dtype=bool) if "flagged" in table.column_names
+               else np.zeros(len(med), bool))
     bad = [i for i in range(len(med)) if keys[i] is None or batch[i] is None or not np.isfinite(med[i])
            or (med[i] < 0 and not flagged[i])]
     if bad:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from lutnas.errors import InputError
+from lutnas.luts.columns import to_numpy
 from lutnas.luts.context import AUTO_FOOTPRINT_MIB, MIB, ContextCurve
 from lutnas.luts.dense import MAX_CELLS, DenseGrid
 from lutnas.luts.regressor import BlockRegressor, key_from_row
 from lutnas.luts.schema import KEY_FIELDS, read_table
 from lutnas.spaces.base import MODULE_TABLE, BlockKey, Space, Spec
 from lutnas.spaces.blocks import kind_class
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _FLOAT_SCALE = 1000  # float key fields (mlp_ratio) are packed as integers in thousandths
 
@@ -42,12 +46,21 @@ class LUT:
 
     Parameters
     ----------
-    rows : DataFrame, one row per (block key, batch)
+    rows : DataFrame or pyarrow Table, one row per (block key, batch)
     meta : dict, the file's ``lutnas`` metadata (device, fingerprint, space, protocol, calibration)
+
+    A table read from a file stays a pyarrow Table until something asks for :attr:`rows` (a
+    DataFrame): predictions read its columns as numpy arrays, so a search never imports pandas.
     """
 
-    def __init__(self, rows: pd.DataFrame, meta: dict[str, Any] | None = None, path: str | Path | None = None) -> None:
-        self.rows = rows.reset_index(drop=True)
+    def __init__(self, rows: pd.DataFrame | pa.Table, meta: dict[str, Any] | None = None,
+                 path: str | Path | None = None) -> None:
+        if isinstance(rows, pa.Table):
+            self._arrow: pa.Table | None = rows
+            self._rows: pd.DataFrame | None = None
+        else:
+            self._arrow, self._rows = None, rows.reset_index(drop=True)
+        self._columns: dict[str, np.ndarray] = {}
         self.meta = dict(meta or {})
         self.path = Path(path) if path else None
         self._index: dict[tuple[str, int], tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -57,8 +70,33 @@ class LUT:
         self._single: dict[int, dict[Spec, float]] = {}
         self._space: Space | None = None
 
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The rows as a DataFrame (converted from the file's Arrow table on first use)."""
+        if self._rows is None:
+            self._rows = self._arrow.to_pandas()
+            self._arrow = None  # one source of truth from now on
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._arrow.num_rows if self._arrow is not None else len(self._rows)
+
+    def column(self, name: str) -> np.ndarray | None:
+        """One column as a numpy array (None when the table lacks it), cached; nulls of a numeric column are NaN."""
+        if name not in self._columns:
+            if self._arrow is not None:
+                if name not in self._arrow.column_names:
+                    return None
+                self._columns[name] = to_numpy(self._arrow.column(name))
+            else:
+                if name not in self._rows:
+                    return None
+                self._columns[name] = self._rows[name].to_numpy()
+        return self._columns[name]
+
     def forget(self) -> None:
         """Drop what was derived from the rows and metadata (after the metadata changed in place)."""
+        self._columns.clear()
         self._index.clear()
         self._regressor = None
         self._predicted.clear()
@@ -68,18 +106,18 @@ class LUT:
     @classmethod
     def read(cls, path: str | Path) -> LUT:
         table, meta = read_table(path)
-        rows = table.to_pandas()
-        if rows.empty:
+        if table.num_rows == 0:
             raise InputError(f"LUT {str(path)!r} has no rows")
-        return cls(rows, meta, path)
+        return cls(table, meta, path)
 
     def __repr__(self) -> str:
-        return f"<LUT {self.device} {self.space_name}: {len(self.rows)} rows>"
+        return f"<LUT {self.device} {self.space_name}: {len(self)} rows>"
 
     # -- provenance ------------------------------------------------------------------------------
     @property
     def device(self) -> str:
-        return self.meta.get("device") or (str(self.rows["device"].iloc[0]) if "device" in self.rows else "?")
+        devices = self.column("device")
+        return self.meta.get("device") or (str(devices[0]) if devices is not None and len(devices) else "?")
 
     @property
     def space_name(self) -> str:
@@ -107,7 +145,7 @@ class LUT:
     def without_context(self) -> LUT:
         """The same rows predicting as plain sums of rows (no context curve): what a validation compares."""
         meta = {k: v for k, v in self.meta.items() if k != "context"}
-        return LUT(self.rows, meta, self.path)
+        return LUT(self._arrow if self._arrow is not None else self._rows, meta, self.path)
 
     # -- lookup ------------------------------------------------------------------------------------
     def _kind_index(self, kind: str, batch: int):
@@ -115,23 +153,24 @@ class LUT:
         if cache_key not in self._index:
             types = kind_class(kind).field_types()
             fields = list(types)
-            sub = self.rows[(self.rows["kind"] == kind) & (self.rows["batch"] == batch)]
-            vals = (np.column_stack([_as_int(types[f], sub[f].to_numpy()) for f in fields]) if len(sub)
+            at = np.flatnonzero((self.column("kind") == kind) & (self.column("batch") == batch))
+            vals = (np.column_stack([_as_int(types[f], self.column(f)[at]) for f in fields]) if len(at)
                     else np.zeros((0, len(fields)), np.int64))
-            ms = sub["median_ms"].to_numpy(dtype=float)
+            ms = self.column("median_ms")[at].astype(float)
             ctx = self.context
-            if ctx is not None and len(sub):  # the rows' own context out: their times with weights cached
-                w = np.array([_weight_mib(key_from_row(r)) for r in sub.to_dict("records")])
-                copies = pd.to_numeric(sub["copies"], errors="coerce").fillna(1).to_numpy(float) if "copies" in sub else 1.0
+            if ctx is not None and len(at):  # the rows' own context out: their times with weights cached
+                w = _row_weights_mib(kind_class(kind), fields, vals)
+                copies = self.column("copies")
+                copies = np.nan_to_num(np.asarray(copies[at], float), nan=1.0) if copies is not None else 1.0
                 ms = np.maximum(ms - ctx.row_offset_ms(w, copies), 0.0)
-            self._index[cache_key] = (fields, vals, ms, sub.index.to_numpy())
+            self._index[cache_key] = (fields, vals, ms, at)
         return self._index[cache_key]
 
     def _check_batch(self, batch: int) -> None:
         """A batch the table has no row of is refused (the regressor would answer with another batch's numbers)."""
         if not isinstance(batch, (int, np.integer)) or batch < 1:
             raise InputError(f"batch must be a positive integer; got {batch!r}")
-        batches = sorted({int(b) for b in self.rows["batch"].unique()}) if len(self.rows) else []
+        batches = sorted(int(b) for b in np.unique(self.column("batch"))) if len(self) else []
         if batches and batch not in batches:
             raise InputError(f"LUT {self.path or ''} holds batch {', '.join(map(str, batches))}, not {batch}; "
                              f"build rows at --batch {batch} first")
@@ -187,6 +226,8 @@ class LUT:
                 hit = sorted_codes[pos] == qcodes
                 out[hit] = table_ms[order[pos[hit]]]
             else:  # very large fields: hash lookup instead of packing
+                import pandas as pd
+
                 index = pd.MultiIndex.from_arrays(table_vals.T)
                 loc = index.get_indexer(pd.MultiIndex.from_arrays(query.T))
                 out[loc >= 0] = table_ms[loc[loc >= 0]]
@@ -196,8 +237,7 @@ class LUT:
             memo = self._predicted.setdefault((kind, batch), {})
             todo = [tuple(int(v) for v in row) for row in uniq if tuple(int(v) for v in row) not in memo]
             if todo:
-                keys = [cls(**{f: (v / _FLOAT_SCALE if types[f] is float else int(v)) for f, v in zip(names, row)})
-                        for row in todo]
+                keys = _keys_from_codes(cls, names, todo)
                 reg = self.regressor()
                 if not reg.can_predict(kind):
                     raise InputError(f"LUT {self.path or ''} has no rows of kind {kind!r} (batch {batch}) to predict "
@@ -412,6 +452,23 @@ def _weights_mib_array(kind: type[BlockKey], fields: Mapping[str, np.ndarray]) -
         return 4.0 * np.asarray(kind.params_array(fields), float) / MIB
     except InputError:
         return 0.0
+
+
+def _keys_from_codes(cls: type[BlockKey], names: Sequence[str], rows: Sequence[Sequence[int]] | np.ndarray) -> list[BlockKey]:
+    """Block keys of int-coded field rows (:func:`_as_int`'s codes, floats in thousandths)."""
+    types = cls.field_types()
+    return [cls(**{f: (int(v) / _FLOAT_SCALE if types[f] is float else int(v)) for f, v in zip(names, row)}) for row in rows]
+
+
+def _row_weights_mib(cls: type[BlockKey], names: Sequence[str], codes: np.ndarray) -> np.ndarray:
+    """Float32 weights in MiB of int-coded keys of one kind: vectorised where the kind counts its parameters
+    column-wise, else key by key (0 for a kind that does not count them)."""
+    types = cls.field_types()
+    fields = {f: codes[:, j] / _FLOAT_SCALE if types[f] is float else codes[:, j] for j, f in enumerate(names)}
+    try:
+        return 4.0 * np.asarray(cls.params_array(fields), float) / MIB
+    except InputError:
+        return np.array([_weight_mib(k) for k in _keys_from_codes(cls, names, codes)])
 
 
 def _as_int(typ: type, values: np.ndarray) -> np.ndarray:

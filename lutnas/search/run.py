@@ -6,20 +6,23 @@ import contextlib
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
 from lutnas.search.base import Searcher
-from lutnas.search.history import problem_signature, read_history, write_history
 from lutnas.search.problem import Evaluation, Problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclasses.dataclass
 class SearchResult:
+    """The outcome of :func:`run_search`; ``records`` holds one dict per evaluation (``history`` as a DataFrame)."""
+
     best: Any | None
     score: float | None
     costs: dict[str, float]
@@ -27,8 +30,23 @@ class SearchResult:
     evaluations: int
     cached: int
     seconds: float
-    history: pd.DataFrame
+    records: list[dict[str, Any]]
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)  # the searcher's report (path, family...)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Every evaluation of this run (spec, factors, costs, score, feasible, step...), in order."""
+        import pandas as pd  # not needed by a search itself
+
+        return pd.DataFrame(self.records)
+
+    def top(self, k: int = 5) -> list[dict[str, Any]]:
+        """The ``k`` best feasible evaluations, best first, one per spec."""
+        best: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            if r["feasible"] and r["spec"] not in best:
+                best[r["spec"]] = r
+        return sorted(best.values(), key=lambda r: (-r["score"], r["spec"]))[:k]
 
 
 class _Cache:
@@ -60,9 +78,13 @@ def run_search(problem: Problem, searcher: Searcher, budget: int, batch: int = 6
 def _run(problem: Problem, searcher: Searcher, budget: int, batch: int, path: Path | None,
          progress: Callable[[int, int], None] | None) -> SearchResult:
     cache = _Cache()
-    signature = problem_signature(problem)
-    if path and path.exists():
-        cache.rows = read_history(path, signature)
+    signature = None
+    if path:  # a history file: the problem's signature (a digest of each table) guards it
+        from lutnas.search.history import problem_signature, read_history
+
+        signature = problem_signature(problem)
+        if path.exists():
+            cache.rows = read_history(path, signature)
     run = searcher.start(problem)
     start = time.perf_counter()
     records: list[dict[str, Any]] = []
@@ -89,9 +111,8 @@ def _run(problem: Problem, searcher: Searcher, budget: int, batch: int, path: Pa
             _write(path, records, cache, signature)
         if progress:
             progress(evaluations, budget)
-    hist = pd.DataFrame(records)
     best = run.feasible_best(1)
-    result = SearchResult(None, None, {}, False, evaluations, cached, time.perf_counter() - start, hist,
+    result = SearchResult(None, None, {}, False, evaluations, cached, time.perf_counter() - start, records,
                           searcher.report(run))
     if best:
         spec, score = best[0]
@@ -124,6 +145,8 @@ def _evaluate_with_cache(problem: Problem, specs: list[Any], hit: list[bool], ca
 
 def _write(path: Path, records: list[dict[str, Any]], cache: _Cache, signature: dict[str, Any]) -> None:
     """History = this run's records plus older rows not replayed yet (nothing is lost on resume)."""
+    from lutnas.search.history import write_history
+
     seen = {r["spec"] for r in records}
     older = [r for k, r in cache.rows.items() if k not in seen]
     write_history(path, records + older, signature)
