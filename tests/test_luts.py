@@ -460,3 +460,30 @@ def test_a_calibration_the_held_out_models_contradict_is_not_applied(tmp_path):
     assert out["calibrated"]["mape"] == pytest.approx(0.0, abs=1e-6)  # the raw table stands
     stored = LUT.read(path)
     assert stored.calibration is None and stored.meta["calibration"]["applied"] is False
+
+
+def test_validation_brackets_each_model_by_the_sentinel_and_remeasures_across_a_speed_change(tmp_path):
+    """A host that flips between two speeds after every validation step (mechanics only): each model is
+    measured again when the sentinel checks around it disagree, then divided by their mean, so both
+    repeats read what the host measures at the table's speed and the noise ceiling is exact."""
+    from lutnas.measure.validate import validate
+    from lutnas.spaces import parse_spec
+
+    slowdown = [1.0]
+    device = _DriftingDevice.make(slowdown)
+    space = get_space("vit-mini", SMALL)
+    path = tmp_path / "flip.parquet"
+    build_lut(device, space, space.grid(), path, QUICK, ops=False, sentinel_every=2, pause_s=0.0, recheck=False)
+    specs = [parse_spec(s) for s in ("d=2,h=2,e=32,r=2,I=64,p=16", "d=4,h=2,e=32,r=2,I=64,p=16",
+                                     "d=2,h=2,e=32,r=4,I=64,p=32")]
+    truth = validate(LUT.read(path), device, specs, QUICK, drift_rows=0, repeats=1)["models"]  # steady host
+
+    def flip(done, total):
+        slowdown[0] = 1.0 if slowdown[0] > 1.0 else 1.06  # below the pause threshold, above the noise
+
+    res = validate(LUT.read(path), device, specs, QUICK, drift_rows=0, repeats=2, progress=flip)
+    s = res["sentinel"]
+    assert s["retried"] >= 4 and s["unsteady"] == 0 and s["applied"]
+    for got, want in zip(res["models"], truth):
+        assert got["measured_runs_ms"] == pytest.approx([want["measured_ms"]] * 2, rel=1e-9)
+    assert res["noise_ceiling"]["mape"] == pytest.approx(0.0, abs=1e-9)

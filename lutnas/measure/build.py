@@ -22,7 +22,7 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.measure.sentinel import Sentinel, choose_sentinel
+from lutnas.measure.sentinel import SENTINEL_NOISE, Sentinel, choose_sentinel, host_factor  # noqa: F401 (re-exported)
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -499,14 +499,3 @@ class HostSpeed:
             out["flagged"] = True
             out["flag_reason"] = f"host {self.ratio:.2f}x slower than the table's baseline (sentinel)"
         return out
-
-
-#: a host factor within this of 1 is the sentinel's own repeat noise (~1–2 % here): not applied
-SENTINEL_NOISE = 0.02
-
-
-def host_factor(a: float, b: float | None = None) -> float:
-    """The factor rows between two checks (ratios ``a`` and ``b``) are divided by: their geometric
-    mean, or 1.0 when that is within :data:`SENTINEL_NOISE` of 1."""
-    f = float(np.sqrt(a * b)) if b is not None else float(a)
-    return f if abs(f - 1.0) > SENTINEL_NOISE else 1.0

@@ -36,6 +36,17 @@ def sentinel_protocol() -> Protocol:
     return get_protocol("default", max_time_ms=2_000).replace(name="sentinel")
 
 
+#: a host factor within this of 1 is the sentinel's own repeat noise (~1–2 % here): not applied
+SENTINEL_NOISE = 0.02
+
+
+def host_factor(a: float, b: float | None = None) -> float:
+    """The factor rows between two checks (ratios ``a`` and ``b``) are divided by: their geometric
+    mean, or 1.0 when that is within :data:`SENTINEL_NOISE` of 1."""
+    f = float(np.sqrt(a * b)) if b is not None else float(a)
+    return f if abs(f - 1.0) > SENTINEL_NOISE else 1.0
+
+
 def consistent_ratio(ratios: Sequence[float]) -> float:
     """The drift to correct by: the median of recent checks when they agree (spread < :data:`NOISE`)
     and show a drift beyond :data:`NOISE`; else 1.0 (no correction)."""

@@ -24,7 +24,7 @@ from lutnas.luts.calibration import drift_correction, fit_calibration, save_cali
 from lutnas.luts.regressor import key_from_row
 from lutnas.luts.table import LUT
 from lutnas.measure.build import measure_row
-from lutnas.measure.sentinel import Sentinel, consistent_ratio
+from lutnas.measure.sentinel import NOISE, SLOW_THRESHOLD, Sentinel, host_factor
 from lutnas.measure.target import measure_target
 from lutnas.profiler.protocol import Protocol
 from lutnas.spaces import parse_spec
@@ -32,7 +32,9 @@ from lutnas.spaces.base import Spec
 
 
 #: the sentinel is re-timed before every this many measurements of a validation
-SENTINEL_EVERY = 4
+#: a validation waits while the host is > 10 % slower than the table's baseline: this long, this often
+PAUSE_S = 5.0
+MAX_PAUSES = 2
 
 
 def measure_models(device: Device, specs: Sequence[Spec], protocol: Protocol, batch: int = 1,
@@ -101,36 +103,60 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     row_protocol = _table_protocol(lut, protocol)
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
     held_ms = np.full((len(specs), repeats), np.nan)
-    cal_ratio, held_ratio = np.ones_like(cal_ms), np.ones_like(held_ms)
     drift_out: list[dict[str, Any]] = []
-    ratio = 1.0
+    # each model is bracketed by sentinel checks (the check after one model is the check before the
+    # next); while the host is > 10 % slower than the table's baseline the validation waits, as a
+    # build does; a model whose two checks disagree (the host changed speed meanwhile) is measured again
+    cal_factor, held_factor = np.ones_like(cal_ms), np.ones_like(held_ms)
+    last: float | None = None
+    stats = {"checks": 0, "slow": 0, "retried": 0, "unsteady": 0}
+    ratios: list[float] = []
+
+    def check() -> float:
+        ratios.append(sentinel.check())
+        stats["checks"] += 1
+        return ratios[-1]
+
     for step, item in enumerate(order):
-        if sentinel is not None and step % SENTINEL_EVERY == 0:
-            ratio = sentinel.check()
         if item.what == "row":
             drift_out.append(_remeasure(device, rows[item.index], row_protocol))
         else:
             target = (calibrate_specs if item.what == "cal" else specs)[item.index]
-            m, _ = measure_target(device, target, protocol, batch=batch)
-            arr, rat = (cal_ms, cal_ratio) if item.what == "cal" else (held_ms, held_ratio)
-            arr[item.index, item.repeat] = m.median_ms
-            rat[item.index, item.repeat] = ratio
+            arr, fac = (cal_ms, cal_factor) if item.what == "cal" else (held_ms, held_factor)
+            for attempt in range(2 if sentinel is not None else 1):
+                before = last
+                if sentinel is not None and (before is None or before > 1 + SLOW_THRESHOLD):
+                    before, still_slow = sentinel.wait_until_steady(pause_s=PAUSE_S, max_pauses=MAX_PAUSES)
+                    ratios.append(before)
+                    stats["checks"] += 1
+                    stats["slow"] += still_slow
+                m, _ = measure_target(device, target, protocol, batch=batch)
+                arr[item.index, item.repeat] = m.median_ms
+                if sentinel is None:
+                    break
+                last = check()
+                fac[item.index, item.repeat] = host_factor(before, last)
+                if abs(last / before - 1) <= NOISE:
+                    break
+                stats["retried" if attempt == 0 else "unsteady"] += 1
         if progress:
             progress(step + 1, len(order))
 
     result: dict[str, Any] = {"device": device.label, "table": str(lut.path) if lut.path else None,
                               "repeats": repeats, "schedule": "interleaved"}
-    # at the table's host speed — only when the sentinel shows a consistent drift beyond its own
-    # noise; otherwise the measurements stand as measured
-    held_norm, cal_norm = held_ms, cal_ms
-    if sentinel is not None:
-        ratios = np.array([h["ratio"] for h in sentinel.history])
-        applied = consistent_ratio(ratios) != 1.0
-        result["sentinel"] = {**sentinel.to_dict(), "median_ratio": float(np.median(ratios)), "applied": applied,
-                              "reason": "a consistent drift: measurements compared at the table's host speed" if applied
-                              else "no drift beyond the sentinel's own noise (or checks disagree): as measured"}
-        if applied:
-            held_norm, cal_norm = held_ms / held_ratio, cal_ms / cal_ratio
+    # each measurement at the table's host speed, as a build settles its rows: divided by the
+    # geometric mean of the sentinel checks around it (1 where that is within the sentinel's noise)
+    held_norm, cal_norm = held_ms / held_factor, cal_ms / cal_factor
+    if sentinel is not None and ratios:
+        r = np.array(ratios)
+        factors = np.concatenate([cal_factor.ravel(), held_factor.ravel()])
+        n_norm = int((factors != 1.0).sum())
+        result["sentinel"] = {
+            **sentinel.to_dict(), **stats, "median_ratio": float(np.median(r)), "ratio_range": [float(r.min()), float(r.max())],
+            "applied": n_norm > 0, "normalised": n_norm, "measurements": int(factors.size),
+            "reason": (f"{n_norm} of {factors.size} model measurements taken off the table's host speed, each divided by "
+                       f"the geometric mean of the sentinel checks around it" if n_norm else
+                       "the host stayed within the sentinel's noise of the table's baseline: as measured")}
     if lut.meta.get("context"):  # decided first: a calibration is fitted on the predictions that stand
         result["context"] = judge_context(lut, specs, held_norm, batch)
     if len(calibrate_specs):
