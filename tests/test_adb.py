@@ -333,3 +333,28 @@ def test_breakdown_of_a_model_file_over_adb(home, peer, fake_binary):
     data = json.loads(res.output)
     assert data["sources"] == [f"adb:127.0.0.1:{peer.port}"]  # no FLOPs for a file: nothing analytic to count
     assert data["breakdowns"][0]["values"]["Others"] > 70
+
+
+@pytest.mark.slow
+def test_lut_transfer_to_a_phone_over_adb(home, peer, state, fake_binary):
+    """lut transfer to adb:*: the chosen blocks are exported, pushed and timed on the phone (the peer
+    answers with a real benchmark_model log), the rest predicted from the source table."""
+    from synthetic import write_synthetic
+
+    from lutnas.luts import LUT
+    from lutnas.spaces import get_space
+
+    space = get_space("vit-mini", {"d": [2], "h": [2], "e": [32], "r": [2, 4], "I": [64], "p": [16, 32]})
+    source = write_synthetic(home / "source.parquet", space)
+    out = home / "phone.parquet"
+    res = CliRunner().invoke(cli, ["lut", "transfer", "--from", str(source), "--device", f"adb:127.0.0.1:{peer.port}",
+                                   "--budget", "3", "--protocol", "quick", "--out", str(out), "--json",
+                                   "--device-option", "transport=adb-shell",
+                                   "--device-option", f"benchmark_model={fake_binary}"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    rows = LUT.read(out).rows
+    measured = rows[rows["method"] != "transferred"]
+    assert info["measured"] == len(measured) == 3 and info["predicted"] == len(space.unique_blocks()) - 3
+    assert (measured["median_ms"] * measured["copies"]).to_numpy() == pytest.approx(249.684)  # the phone's own log
+    assert len(state.benchmarks) >= 3 and (rows["device"] == f"adb:127.0.0.1:{peer.port}").all()

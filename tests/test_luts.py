@@ -462,11 +462,15 @@ def test_a_calibration_the_held_out_models_contradict_is_not_applied(tmp_path):
     assert stored.calibration is None and stored.meta["calibration"]["applied"] is False
 
 
-def test_validation_brackets_each_model_by_the_sentinel_and_remeasures_across_a_speed_change(tmp_path):
-    """A host that flips between two speeds after every validation step (mechanics only): each model is
-    measured again when the sentinel checks around it disagree, then divided by their mean, so both
-    repeats read what the host measures at the table's speed and the noise ceiling is exact."""
+def test_validation_brackets_models_by_the_sentinel_and_remeasures_across_a_speed_change(tmp_path, monkeypatch):
+    """A host that flips between two speeds after every validation step (mechanics only): a bracket
+    of models is measured again when the sentinel checks around it disagree, then divided by their
+    mean, so both repeats read what the host measures at the table's speed and the noise ceiling is exact."""
+    import importlib
+
     from lutnas.measure.validate import validate
+
+    monkeypatch.setattr(importlib.import_module("lutnas.measure.validate"), "BRACKET_S", 0.0)  # one model per bracket
     from lutnas.spaces import parse_spec
 
     slowdown = [1.0]

@@ -166,3 +166,23 @@ def test_a_phone_that_drops_off_a_farm_keeps_its_rows(local_ray, phone, tmp_path
     lost = [inf for e, inf in events if e == "lost"]
     assert lost and "did not come back" in lost[0]["error"] and "resume" in lost[0]["error"]
     assert len(LUT.read(out).rows) == 1
+
+
+@pytest.mark.slow
+def test_transfer_measures_its_chosen_blocks_on_ray(local_ray, setup, tmp_path):
+    """lut transfer --executor ray: the chosen blocks are measured by a Ray actor of the device, the
+    rest predicted from the source table, as a local transfer does."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from synthetic import write_synthetic
+
+    space, _ = setup
+    source = write_synthetic(tmp_path / "source.parquet", space)
+    out = tmp_path / "moved.parquet"
+    res = CliRunner().invoke(cli, ["lut", "transfer", "--from", str(source), "--device", "torch-cpu", "--budget", "3",
+                                   "--protocol", "quick", "--executor", "ray", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    rows = LUT.read(out).rows
+    assert info["measured"] == 3 and info["predicted"] == len(space.unique_blocks()) - 3 == len(rows) - 3
+    assert (rows["device"] == "torch-cpu").all() and (rows["method"] == "transferred").sum() == info["predicted"]
+    assert rows.loc[rows["method"] != "transferred", "median_ms"].gt(0).all()

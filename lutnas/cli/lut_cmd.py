@@ -199,20 +199,35 @@ def show_cmd(path, regressor, as_json) -> None:
 @protocol_opt
 @click.option("--ops/--no-ops", default=False, show_default=True, help="Profile categories of the measured rows.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The new table (resumable).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Measure the chosen blocks here, or on Ray actors holding the device (as lut build).")
+@click.option("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local instance).")
 @json_opt
-def transfer_cmd(sources, device, device_options, budget, strategy, seed, batch, protocol, ops, out, as_json) -> None:
+def transfer_cmd(sources, device, device_options, budget, strategy, seed, batch, protocol, ops, out, executor, address,
+                 as_json) -> None:
     """A table for a new device from a share of its blocks: measure the chosen ones, predict the
     rest from the --from tables (rows marked method=transferred, with their uncertainty)."""
     from lutnas.measure.transfer import transfer_lut
 
     tables = [LUT.read(p) for p in sources]
-    from lutnas.devices import get_device, parse_device_options
+    if executor == "ray":
+        from lutnas.cli.farm_cmd import ray_build
+        from lutnas.raycluster import check_address
 
-    dev = get_device(device, **parse_device_options(device_options))
-    with progress_bar(f"lut transfer {device}", enabled=not as_json) as update:
+        check_address(address)
+        dev = device
+
+        def measure(space, keys, path):
+            return ray_build([device], space, [], {device: path}, protocol, device_options, address, as_json,
+                             batch=batch, ops=ops, keys=keys)[device]
+    else:
+        from lutnas.devices import get_device, parse_device_options
+
+        dev, measure = get_device(device, **parse_device_options(device_options)), None
+    with progress_bar(f"lut transfer {device}", enabled=not as_json and executor == "local") as update:
         try:
             info = transfer_lut(tables, dev, out, get_protocol(protocol), budget, strategy, seed, batch, ops,
-                                progress=build_progress(update, note))
+                                progress=build_progress(update, note), measure=measure)
         except KeyboardInterrupt:
             note(f"interrupted: every row measured so far is saved in {out}; re-run the same command to resume")
             raise SystemExit(130)

@@ -19,6 +19,7 @@ from lutnas.luts.table import LUT
 from lutnas.luts.transfer import features, predicted_rows, select, source_latencies
 from lutnas.measure.build import build_lut
 from lutnas.profiler.protocol import Protocol
+from lutnas.spaces.base import BlockKey, Space
 
 
 def parse_budget(text: str | float, n_keys: int) -> int:
@@ -33,12 +34,20 @@ def parse_budget(text: str | float, n_keys: int) -> int:
     return n
 
 
-def transfer_lut(sources: Sequence[LUT], device: Device, out: str | Path, protocol: Protocol, budget: str | float = "10%",
-                 strategy: str = "kcenter", seed: int = 0, batch: int = 1, ops: bool = False,
-                 progress: Callable[[str, dict[str, Any]], None] | None = None, **build_options: Any) -> dict[str, Any]:
+def transfer_lut(sources: Sequence[LUT], device: Device | str, out: str | Path, protocol: Protocol,
+                 budget: str | float = "10%", strategy: str = "kcenter", seed: int = 0, batch: int = 1, ops: bool = False,
+                 progress: Callable[[str, dict[str, Any]], None] | None = None,
+                 measure: Callable[[Space, list[BlockKey], Path], dict[str, Any]] | None = None,
+                 **build_options: Any) -> dict[str, Any]:
     """Measure ``budget`` of the sources' space's blocks on ``device`` (chosen by ``strategy``),
     predict the others, and write one table to ``out``. Returns counts, the chosen model with its
-    cross-validated error per candidate, and the device-seconds spent measuring."""
+    cross-validated error per candidate, and the device-seconds spent measuring.
+
+    ``measure(space, keys, out)`` measures the chosen keys into ``out`` elsewhere (a Ray farm:
+    ``device`` is then the device's name) and returns :func:`build_lut`'s info; by default they are
+    measured here with :func:`build_lut`.
+    """
+    label = device if isinstance(device, str) else device.label
     if not sources:
         raise InputError("transfer needs at least one --from table")
     space = sources[0].space()
@@ -47,16 +56,20 @@ def transfer_lut(sources: Sequence[LUT], device: Device, out: str | Path, protoc
     names = {s.space_name for s in sources}
     if len(names) > 1:
         raise InputError(f"the --from tables hold different spaces ({', '.join(sorted(map(str, names)))})")
-    if any(s.device == device.label for s in sources):
-        raise InputError(f"a --from table is already for {device.label!r}; transfer is for a new device")
+    if any(s.device == label for s in sources):
+        raise InputError(f"a --from table is already for {label!r}; transfer is for a new device")
     keys = space.unique_blocks()
     src_ms = source_latencies(sources, keys, batch)
     X = features(keys, src_ms)
     chosen = select(keys, X, parse_budget(budget, len(keys)), strategy, seed)
     out = Path(out)
     _drop_transferred(out)
-    info = build_lut(device, space, [], out, protocol, batch=batch, ops=ops, keys=[keys[i] for i in chosen],
-                     progress=progress, **build_options)
+    todo = [keys[i] for i in chosen]
+    if measure is not None:
+        info = measure(space, todo, out)
+    else:
+        info = build_lut(device, space, [], out, protocol, batch=batch, ops=ops, keys=todo, progress=progress,
+                         **build_options)
     table, meta = read_table(out)
     rows = [r for r in table.to_pylist() if r.get("method") != "transferred"]
     have = {r["key"]: r for r in rows if int(r["batch"]) == batch}
@@ -66,7 +79,7 @@ def transfer_lut(sources: Sequence[LUT], device: Device, out: str | Path, protoc
               "sources": [str(s.path) for s in sources]}
     if not info["complete"]:
         return result  # interrupted: re-run the same command to resume
-    new_rows, model = predicted_rows(keys, X, src_ms, have, device.label, protocol.name, batch, seed)
+    new_rows, model = predicted_rows(keys, X, src_ms, have, label, protocol.name, batch, seed)
     rest = len(new_rows)
     rows += new_rows
     meta["transfer"] = {"sources": result["sources"], "source_devices": [s.device for s in sources], "strategy": strategy,

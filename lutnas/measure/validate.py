@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -32,9 +33,8 @@ from lutnas.spaces.base import Spec
 
 
 #: the sentinel is re-timed before every this many measurements of a validation
-#: a validation waits while the host is > 10 % slower than the table's baseline: this long, this often
-PAUSE_S = 5.0
-MAX_PAUSES = 2
+#: seconds of model measurements between two sentinel checks (the host here changes speed every 10-30 s)
+BRACKET_S = 2.0
 
 
 def measure_models(device: Device, specs: Sequence[Spec], protocol: Protocol, batch: int = 1,
@@ -104,43 +104,56 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
     held_ms = np.full((len(specs), repeats), np.nan)
     drift_out: list[dict[str, Any]] = []
-    # each model is bracketed by sentinel checks (the check after one model is the check before the
-    # next); while the host is > 10 % slower than the table's baseline the validation waits, as a
-    # build does; a model whose two checks disagree (the host changed speed meanwhile) is measured again
+    # models are bracketed by sentinel checks as a build brackets its rows: a check, at most
+    # BRACKET_S of model measurements, a check; the bracket's models are divided by the geometric
+    # mean of its two checks, and measured once more when the checks disagree (the host changed
+    # speed meanwhile). The check closing one bracket opens the next.
     cal_factor, held_factor = np.ones_like(cal_ms), np.ones_like(held_ms)
-    last: float | None = None
     stats = {"checks": 0, "slow": 0, "retried": 0, "unsteady": 0}
     ratios: list[float] = []
+    bracket: list[tuple[np.ndarray, np.ndarray, int, int, Spec]] = []
 
     def check() -> float:
         ratios.append(sentinel.check())
         stats["checks"] += 1
+        stats["slow"] += ratios[-1] > 1 + SLOW_THRESHOLD
         return ratios[-1]
 
+    def measure(arr: np.ndarray, index: int, repeat: int, target: Spec) -> float:
+        t = time.perf_counter()
+        arr[index, repeat] = measure_target(device, target, protocol, batch=batch)[0].median_ms
+        return time.perf_counter() - t
+
+    def close(before: float) -> float:
+        after = check()
+        if abs(after / before - 1) > NOISE:
+            stats["retried"] += len(bracket)
+            for arr, _, index, repeat, target in bracket:
+                measure(arr, index, repeat, target)
+            before, after = after, check()
+            if abs(after / before - 1) > NOISE:
+                stats["unsteady"] += len(bracket)
+        for _, fac, index, repeat, _ in bracket:
+            fac[index, repeat] = host_factor(before, after)
+        bracket.clear()
+        return after
+
+    opened = check() if sentinel is not None else 1.0
+    spent = 0.0
     for step, item in enumerate(order):
         if item.what == "row":
             drift_out.append(_remeasure(device, rows[item.index], row_protocol))
         else:
             target = (calibrate_specs if item.what == "cal" else specs)[item.index]
             arr, fac = (cal_ms, cal_factor) if item.what == "cal" else (held_ms, held_factor)
-            for attempt in range(2 if sentinel is not None else 1):
-                before = last
-                if sentinel is not None and (before is None or before > 1 + SLOW_THRESHOLD):
-                    before, still_slow = sentinel.wait_until_steady(pause_s=PAUSE_S, max_pauses=MAX_PAUSES)
-                    ratios.append(before)
-                    stats["checks"] += 1
-                    stats["slow"] += still_slow
-                m, _ = measure_target(device, target, protocol, batch=batch)
-                arr[item.index, item.repeat] = m.median_ms
-                if sentinel is None:
-                    break
-                last = check()
-                fac[item.index, item.repeat] = host_factor(before, last)
-                if abs(last / before - 1) <= NOISE:
-                    break
-                stats["retried" if attempt == 0 else "unsteady"] += 1
+            spent += measure(arr, item.index, item.repeat, target)
+            bracket.append((arr, fac, item.index, item.repeat, target))
+            if sentinel is not None and spent >= BRACKET_S:
+                opened, spent = close(opened), 0.0
         if progress:
             progress(step + 1, len(order))
+    if sentinel is not None and bracket:
+        close(opened)
 
     result: dict[str, Any] = {"device": device.label, "table": str(lut.path) if lut.path else None,
                               "repeats": repeats, "schedule": "interleaved"}
