@@ -407,6 +407,24 @@ def test_dense_grid_answers_exactly_like_the_block_path(small_table):
     s = grid[1]
     assert lut.latency_ms(s) == pytest.approx(float(exact.predict([s]).calibrated_ms[0]))
     assert lut.latency_ms(s) == lut.latency_ms(s)
+    # the grid marks off every value no candidate holds, in every form a column can take (0, negative,
+    # far above the candidates, a float between them) and reads the rest as before
+    dense = lut._dense(spec_type, 1)
+    on = {f: np.array([getattr(x, f) for x in grid] * 3) for f in space.factors}
+    want, _, off0 = dense.lookup(on)
+    assert not off0.any()
+    odd = {f: v.copy() for f, v in on.items()}
+    odd["d"] = odd["d"].astype(float)
+    odd["d"][1::7] = odd["d"][1::7] + 0.5
+    odd["h"][2::7], odd["h"][3::7], odd["h"][4::7] = 0, -3, 1 << 40
+    raw2, _, off = dense.lookup(odd)
+    expect = np.zeros(len(raw2), bool)
+    for start in (1, 2, 3, 4):
+        expect[start::7] = True
+    assert (off == expect).all() and np.isnan(raw2[off]).all()
+    np.testing.assert_allclose(raw2[~off], want[~off])
+    if np.all(on["r"] % 1 == 0):  # an integer column for a float factor reads the same cells
+        np.testing.assert_allclose(dense.lookup({**on, "r": on["r"].astype(np.int64)})[0], want)
 
 
 def test_rebaseline_moves_a_fresh_table_to_its_typical_host_speed(tmp_path):

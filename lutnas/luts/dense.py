@@ -18,6 +18,8 @@ import numpy as np
 MAX_CELLS = 4_000_000
 #: a grid holding invalid combinations is filled cell by cell only up to this size
 MAX_CELLWISE = 20_000
+#: a factor's part of the flat index for a value off its candidates: any sum holding one is negative
+INVALID = -(1 << 40)
 
 
 class DenseGrid:
@@ -51,7 +53,7 @@ class DenseGrid:
                     raw, pred = self._cellwise(compute, cols)
             self.raw[sl], self.predicted[sl] = raw, pred
         self.strides = np.array([int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape))], np.int64)
-        self._maps = [self._value_map(v) for v in self.values]
+        self._maps = [self._value_map(v, int(st)) for v, st in zip(self.values, self.strides)]
 
     @staticmethod
     def _cellwise(compute: Callable, cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -66,39 +68,35 @@ class DenseGrid:
         return raw, pred
 
     @staticmethod
-    def _value_map(values: np.ndarray) -> tuple[np.ndarray, float, float] | None:
-        """For integer candidates in a small range: an array value -> index (-1 elsewhere)."""
-        if not np.all(np.equal(np.mod(values, 1), 0)) or values.max() - values.min() > 1 << 16:
+    def _value_map(values: np.ndarray, stride: int) -> np.ndarray | None:
+        """For positive integer candidates up to 2**16: an array ``value -> index × stride``, every other
+        entry (0, the gaps, one past the largest candidate) :data:`INVALID`; with ``take(mode="clip")``
+        any integer column maps in one gather (a value off the candidates gives ``INVALID``)."""
+        if not np.all(np.equal(np.mod(values, 1), 0)) or values.min() < 1 or values.max() > 1 << 16:
             return None
-        lo = int(values.min())
-        table = np.full(int(values.max()) - lo + 1, -1, np.int64)
-        table[values.astype(np.int64) - lo] = np.arange(len(values))
-        return table, lo, float(values.max())
+        table = np.full(int(values.max()) + 2, INVALID, np.int64)
+        table[values.astype(np.int64)] = np.arange(len(values), dtype=np.int64) * stride
+        return table
 
     def lookup(self, cols: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(raw_ms, predicted, off)`` for columns of specs; ``off`` marks specs the grid does not
         hold (a value outside the candidates, or an invalid cell) — their raw is NaN."""
         n = len(np.asarray(cols[self.factors[0]]))
         flat = np.zeros(n, np.int64)
-        off = np.zeros(n, dtype=bool)
-        for f, vals, vmap, stride in zip(self.factors, self.values, self._maps, self.strides):
+        for f, vals, table, stride in zip(self.factors, self.values, self._maps, self.strides):
             col = np.asarray(cols[f])
-            if n and vmap is not None and col.dtype.kind in "iu" and col.min() >= vmap[1] and col.max() <= vmap[2]:
-                idx = vmap[0][col - vmap[1]]  # the common case: a plain gather
-            elif n and vmap is not None and col.dtype.kind in "iu":
-                table, lo, hi = vmap
-                inside = (col >= lo) & (col <= hi)
-                idx = np.full(n, -1, np.int64)
-                idx[inside] = table[col[inside] - lo]
+            if table is not None and col.dtype.kind in "iu":
+                flat += table.take(col, mode="clip")  # the common case: one gather per factor
             else:
                 pos = np.clip(np.searchsorted(vals, col), 0, len(vals) - 1)
-                idx = np.where(vals[pos] == col, pos, -1)
-            flat += idx * stride
-            off |= idx < 0
-        raw = self.raw[np.maximum(flat, 0)]
-        predicted = self.predicted[np.maximum(flat, 0)]
+                flat += np.where(vals[pos] == col, pos * stride, INVALID)
+        off = flat < 0  # a factor off its candidates made the flat index negative
+        if off.any():
+            flat[off] = 0
+        raw = self.raw.take(flat)
+        predicted = self.predicted.take(flat)
         off |= np.isnan(raw)
         if off.any():
-            raw = np.where(off, np.nan, raw)
-            predicted = predicted & ~off
+            raw[off] = np.nan
+            predicted &= ~off
         return raw, predicted, off

@@ -246,13 +246,14 @@ class ViTSpec(Spec):
         if hasattr(specs, "keys") and not isinstance(specs, ViTSpec):
             cols = {k: np.asarray(specs[k]) for k in FACTORS}
             n = len(cols["d"])
-            cols["classes"] = np.asarray(specs["classes"]) if "classes" in specs.keys() else np.full(n, 1000)
+            # no column: one read-only broadcast value (a 1,000,000-spec call allocates nothing for it)
+            cols["classes"] = np.asarray(specs["classes"]) if "classes" in specs.keys() else np.broadcast_to(np.int64(1000), (n,))
         else:
             specs = list(specs)
             cols = {k: np.fromiter((getattr(s, k) for s in specs), dtype=np.float64 if k == "r" else np.int64, count=len(specs))
                     for k in (*FACTORS, "classes")}
         for k in (*FACTORS, "classes"):
-            cols[k] = cols[k].astype(np.float64 if k == "r" else np.int64)
+            cols[k] = cols[k].astype(np.float64 if k == "r" else np.int64, copy=False)  # views where they already are
         return cols
 
     @classmethod
