@@ -423,6 +423,8 @@ def test_dense_grid_answers_exactly_like_the_block_path(small_table):
         expect[start::7] = True
     assert (off == expect).all() and np.isnan(raw2[off]).all()
     np.testing.assert_allclose(raw2[~off], want[~off])
+    with pytest.raises(InputError, match="negative value"):  # the exact path: one clear line, no crash
+        lut.predict({**on, "h": -on["h"]})
     if np.all(on["r"] % 1 == 0):  # an integer column for a float factor reads the same cells
         np.testing.assert_allclose(dense.lookup({**on, "r": on["r"].astype(np.int64)})[0], want)
 

@@ -213,6 +213,10 @@ class LUT:
             query = np.column_stack([_as_int(types[f], np.asarray(fields[f])) for f in names])
         except KeyError as exc:
             raise InputError(f"block kind {kind!r} needs field {exc.args[0]!r}") from None
+        if query.size and query.min() < 0:
+            j = int(np.argmin(query.min(axis=0)))
+            value = np.asarray(fields[names[j]])[int(np.argmin(query[:, j]))]
+            raise InputError(f"block kind {kind!r}: field {names[j]!r} has a negative value ({value}); no block has one")
         n = query.shape[0]
         out = np.full(n, np.nan)
         if len(table_vals):
