@@ -127,7 +127,7 @@ class Evolutionary(Searcher):
         both[1::2] = space.crossover_rows(rows[a], rows[b], rng)
         codes = space.codes(both)
         _, first = np.unique(codes, return_index=True)
-        return space.from_codes(codes[np.sort(first)])
+        return [s for s in space.from_codes(codes[np.sort(first)]) if s is not None]
 
     def _mutation_probs(self) -> tuple[float, float | None]:
         """``(prob, depth_prob)`` of a mutation."""
