@@ -22,7 +22,7 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.measure.sentinel import SENTINEL_NOISE, Sentinel, choose_sentinel, host_factor  # noqa: F401 (re-exported)
+from lutnas.measure.sentinel import SENTINEL_NOISE, Sentinel, choose_sentinel, host_factor
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol

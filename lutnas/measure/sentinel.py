@@ -47,16 +47,6 @@ def host_factor(a: float, b: float | None = None) -> float:
     return f if abs(f - 1.0) > SENTINEL_NOISE else 1.0
 
 
-def consistent_ratio(ratios: Sequence[float]) -> float:
-    """The drift to correct by: the median of recent checks when they agree (spread < :data:`NOISE`)
-    and show a drift beyond :data:`NOISE`; else 1.0 (no correction)."""
-    r = np.asarray(ratios, float)
-    if len(r) < 2:
-        return 1.0
-    med = float(np.median(r))
-    return med if abs(med - 1) > NOISE and (r.max() - r.min()) / med < NOISE else 1.0
-
-
 def choose_sentinel(keys: Sequence[BlockKey]) -> BlockKey:
     """A mid-sized block of the most common kind: the one at the median of that kind's analytic MACs
     (small enough to re-time in well under a second, large enough not to be timer-bound)."""

@@ -32,7 +32,6 @@ from lutnas.spaces import parse_spec
 from lutnas.spaces.base import Spec
 
 
-#: the sentinel is re-timed before every this many measurements of a validation
 #: seconds of model measurements between two sentinel checks (the host here changes speed every 10-30 s)
 BRACKET_S = 2.0
 

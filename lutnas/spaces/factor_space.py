@@ -197,14 +197,19 @@ class FactorSpace(Space):
         """Per factor: the probability a mutation redraws it (0 for a factor with one candidate)."""
         probs = np.array([depth_prob if depth_prob is not None and f in self.depth_factors else prob
                           for f in self.factors], float)
-        probs[[len(self.values[f]) < 2 for f in self.factors]] = 0.0
+        probs[np.array(self._counts) < 2] = 0.0
         return probs
 
     # -- index rows: many specs as integer arrays, for searches that draw thousands of candidates ---------
     @property
+    def _counts(self) -> list[int]:
+        """Candidate values per factor, in factor order."""
+        return [len(self.values[f]) for f in self.factors]
+
+    @property
     def indexable(self) -> bool:
         """Whether every grid point has an int64 code (the product of candidate counts < 2**62)."""
-        return math.prod(len(v) for v in self.values.values()) < 2**62
+        return math.prod(self._counts) < 2**62
 
     def encode(self, specs: Sequence[Spec]) -> np.ndarray:
         """``(n, k)`` int64: each spec's index into each factor's candidates (``k = len(factors)``),
@@ -218,7 +223,7 @@ class FactorSpace(Space):
 
     def codes(self, rows: np.ndarray) -> np.ndarray:
         """One int64 per index row (mixed radix over the candidate counts), -1 for a row with an off-grid value."""
-        sizes = [len(self.values[f]) for f in self.factors]
+        sizes = self._counts
         strides = np.array([math.prod(sizes[j + 1:]) for j in range(len(sizes))], np.int64)
         out = rows @ strides
         out[(rows < 0).any(axis=1)] = -1
@@ -227,7 +232,7 @@ class FactorSpace(Space):
     def from_codes(self, codes: np.ndarray) -> list[Spec | None]:
         """The spec of each code (None where the combination is invalid or off the grid), memoised."""
         memo: dict[int, Spec | None] = self.__dict__.setdefault("_by_code", {})
-        sizes = [len(self.values[f]) for f in self.factors]
+        sizes = self._counts
         out = []
         for code in codes.tolist():
             spec = memo.get(code, memo)
@@ -254,7 +259,7 @@ class FactorSpace(Space):
         """:meth:`mutate` of many index rows at once: ``(n, k)`` in, ``(n, k)`` out, every row valid and
         changed (a row that cannot change in 100 draws is returned as it was)."""
         probs = self._change_probs(prob, depth_prob)
-        sizes = np.array([len(self.values[f]) for f in self.factors])
+        sizes = np.array(self._counts)
         out = rows.copy()
         todo = np.arange(len(rows))
         for _ in range(100 if (probs > 0).any() else 0):
