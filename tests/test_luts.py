@@ -109,6 +109,9 @@ def test_mixed_tables_are_refused(small_table, tmp_path):
     path, space = small_table
     with pytest.raises(InputError, match="threads=1.*threads=2"):
         build_lut(get_device("torch-cpu", threads=2), space, space.grid(), path, QUICK)
+    if get_device("torch-cpu").fingerprint()["allocator"] == "reuse":  # glibc: the two allocators differ
+        with pytest.raises(InputError, match="allocator='reuse'.*allocator='system'"):
+            build_lut(get_device("torch-cpu", allocator="system"), space, space.grid(), path, QUICK)
     with pytest.raises(InputError, match="device='torch-cpu'.*'ort-cpu'"):
         build_lut(get_device("ort-cpu"), space, space.grid(), path, QUICK)
     with pytest.raises(InputError, match="protocol"):

@@ -1,8 +1,10 @@
 """``torch-cpu``: eager PyTorch on the host CPU, under ``torch.inference_mode``.
 
 Threads default to 1: on a shared 2-core machine 2-thread medians drift 15–100 % between
-repeats while 1-thread medians stay within ~2 % (``make bench-noise``). Per-operator records
-come from ``torch.profiler`` (top-level aten ops, so nothing is counted twice).
+repeats while 1-thread medians stay within ~2 % (``make bench-noise``). ``allocator`` (default
+``reuse``) keeps freed memory in the process so that large activations are not faulted in again on
+every call (:mod:`lutnas.devices.allocator`). Per-operator records come from ``torch.profiler``
+(top-level aten ops, so nothing is counted twice).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any, Iterator
 
 import torch
 
+from lutnas.devices import allocator
 from lutnas.devices.base import Artifact, Device, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import InputError
-from lutnas.params import Interval
+from lutnas.params import Interval, Options
 from lutnas.profiler.categories import categorize_torch_op
 from lutnas.profiler.protocol import Protocol, run_protocol
 from lutnas.profiler.records import OpRecord
@@ -40,8 +43,8 @@ class TorchCPUDevice(Device):
     name = "torch-cpu"
     description = "eager PyTorch on this CPU (torch.profiler for per-op records)"
     supports_op_profile = True
-    defaults = {"threads": 1}
-    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)]}
+    defaults = {"threads": 1, "allocator": "reuse"}
+    _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "allocator": [Options(allocator.MODES)]}
 
     def _threads(self) -> int:
         n = self.params["threads"]
@@ -51,7 +54,8 @@ class TorchCPUDevice(Device):
 
     def fingerprint(self) -> dict[str, Any]:
         return host_fingerprint(device=self.name, runtime="torch", torch=torch.__version__, threads=self._threads(),
-                                mkldnn=torch.backends.mkldnn.is_available())
+                                mkldnn=torch.backends.mkldnn.is_available(),
+                                allocator=allocator.effective(self.params["allocator"]))
 
     def prepare(self, module: torch.nn.Module, example: torch.Tensor) -> Artifact:
         module = module.eval()
@@ -66,6 +70,7 @@ class TorchCPUDevice(Device):
         return run
 
     def time(self, artifact: Artifact, protocol: Protocol) -> tuple[list[float], dict[str, Any]]:
+        allocator.apply(self.params["allocator"])
         with torch_threads(self._threads()), torch.inference_mode():
             return run_protocol(self._call(artifact), protocol)
 
@@ -75,6 +80,7 @@ class TorchCPUDevice(Device):
         from lutnas.devices.environment import quiet_kineto
 
         run = self._call(artifact)
+        allocator.apply(self.params["allocator"])
         with torch_threads(self._threads()), torch.inference_mode():
             for _ in range(3):
                 run()

@@ -30,7 +30,7 @@ from lutnas.spaces.base import MODULE_TABLE, REMOVAL, BlockKey, Space, Spec
 
 #: fingerprint entries that define the device configuration; a table is never mixed across them
 CONFIG_KEYS = ("device", "runtime", "threads", "graph_optimization", "exporter", "opset", "cpu_model", "gpu_name", "serial",
-               "mode", "cuda_graphs")
+               "mode", "cuda_graphs", "allocator")
 METHODS = ("isolated", "removal")
 
 
