@@ -514,3 +514,22 @@ def test_validation_brackets_models_by_the_sentinel_and_remeasures_across_a_spee
     for got, want in zip(res["models"], truth):
         assert got["measured_runs_ms"] == pytest.approx([want["measured_ms"]] * 2, rel=1e-9)
     assert res["noise_ceiling"]["mape"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_sentinel_waits_out_a_spike_but_not_a_host_that_settled_at_another_speed():
+    from lutnas.measure.sentinel import Sentinel
+    from lutnas.spaces import EncoderKey
+
+    times = iter([1.0, 1.0] + [1.5] * 5 + [2.0, 1.5])
+
+    class Scripted(Sentinel):
+        def time_ms(self):
+            return next(times)
+
+    s, pauses = Scripted(device=None, key=EncoderKey(17, 32, 2, 16, 2)), []
+    assert s.wait_until_steady(pause_s=0, on_pause=pauses.append) == (1.0, False)  # baseline 1.0
+    assert s.wait_until_steady(pause_s=0, on_pause=pauses.append) == (1.5, True) and len(pauses) == 3
+    # the host has been 1.5x slower for four checks: that is its usual speed now, nothing to wait for
+    assert s.wait_until_steady(pause_s=0, on_pause=pauses.append) == (1.5, True) and len(pauses) == 3
+    # a spike above the usual speed is waited out
+    assert s.wait_until_steady(pause_s=0, on_pause=pauses.append) == (1.5, True) and pauses[3:] == [2.0]

@@ -6,8 +6,9 @@ within 30 min was seen on this project's 2-core host) and a table cannot tell th
 blocks themselves. The sentinel is re-timed every ``every`` rows of a build and between the models
 of a validation; ``ratio = now / baseline`` says how much slower (> 1) the host runs than when the
 table's baseline was taken. A build pauses while the host is more than ``slow_threshold`` slower
-than its own baseline (AndroidX Microbenchmark's throttle rule: wait, re-check, flag if it stays
-slow), and every row records the ratio it was measured at (``host_ratio``).
+than its own baseline and than its usual speed of late (AndroidX Microbenchmark's throttle rule:
+wait, re-check, flag if it stays slow; a host that has settled at another speed is not waited for),
+and every row records the ratio it was measured at (``host_ratio``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from lutnas.spaces.blocks import BlockKey
 #: a host more than this much slower than its baseline pauses a build (and flags rows if it stays slow)
 SLOW_THRESHOLD = 0.10
 
+
+#: how many recent checks make the host's usual speed (:meth:`Sentinel.usual`)
+USUAL_CHECKS = 9
 
 #: a drift within this of 1, or checks that disagree by more than this, is the sentinel's own noise
 NOISE = 0.05
@@ -96,16 +100,28 @@ class Sentinel:
         self.history.append({"t": time.time(), "ms": now, "ratio": ratio})
         return ratio
 
+    def usual(self) -> float:
+        """The host's usual ratio: the median of the last :data:`USUAL_CHECKS` checks once there are
+        three, else 1.0 (the baseline)."""
+        recent = [h["ratio"] for h in self.history[-USUAL_CHECKS:]]
+        return float(np.median(recent)) if len(recent) >= 3 else 1.0
+
     def wait_until_steady(self, pause_s: float = 10.0, max_pauses: int = 3,
                           on_pause: Callable[[float], None] | None = None) -> tuple[float, bool]:
-        """Re-time; while the host is more than :data:`SLOW_THRESHOLD` slower, pause and re-check.
+        """Re-time; while the host is more than :data:`SLOW_THRESHOLD` slower than the baseline *and*
+        than its usual speed, pause and re-check.
 
-        Returns ``(ratio, slow)``: the last ratio and whether the host was still slow after
-        ``max_pauses`` pauses (the caller flags what it measures next).
+        A pause waits out a passing slowdown (a neighbour's burst, a throttle). A host whose usual
+        speed has moved since the baseline was taken (seen here: a VM that sat 1.4–1.9× slower than
+        its first check for twenty minutes) cannot be waited out: its rows are measured and
+        normalised by the sentinel, and flagged, without pausing. Returns ``(ratio, slow)``: the
+        last ratio and whether it is still more than :data:`SLOW_THRESHOLD` slower than the
+        baseline (the caller flags what it measures next).
         """
+        usual = max(1.0, self.usual())
         ratio = self.check()
         pauses = 0
-        while ratio > 1 + SLOW_THRESHOLD and pauses < max_pauses:
+        while ratio > usual * (1 + SLOW_THRESHOLD) and pauses < max_pauses:
             if on_pause:
                 on_pause(ratio)
             time.sleep(pause_s)
