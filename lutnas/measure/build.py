@@ -22,7 +22,7 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.measure.sentinel import SENTINEL_NOISE, Sentinel, choose_sentinel, host_factor
+from lutnas.measure.sentinel import SENTINEL_NOISE, SLOW_THRESHOLD, Sentinel, choose_sentinel, host_factor
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -456,13 +456,18 @@ class HostSpeed:
             sentinel = Sentinel(device, choose_sentinel(pool))
         return cls(sentinel, plan, progress)
 
-    def update(self, pause_s: float) -> None:
-        """Re-time the sentinel (pausing while the host is slow); settle the rows since the last check."""
+    def update(self, pause_s: float | None) -> None:
+        """Re-time the sentinel (pausing while the host is slow; ``None``: one check, no pause);
+        settle the rows since the last check."""
         def on_pause(ratio: float) -> None:
             if self.progress:
                 self.progress("pause", {"ratio": ratio, "seconds": pause_s})
 
-        ratio, self.slow = self.sentinel.wait_until_steady(pause_s=pause_s, on_pause=on_pause)
+        if pause_s is None:  # a bracket's closing check, or a recheck pass: nothing to wait for
+            ratio = self.sentinel.check()
+            self.slow = ratio > 1 + SLOW_THRESHOLD
+        else:
+            ratio, self.slow = self.sentinel.wait_until_steady(pause_s=pause_s, on_pause=on_pause)
         if self.pending and self.last is not None:
             self._settle(host_factor(self.last, ratio))
         self.pending = set()
@@ -475,7 +480,7 @@ class HostSpeed:
     def finish(self) -> None:
         """One more check after the last row, so the last rows are bracketed too."""
         if self.pending:
-            self.update(0.0)
+            self.update(None)
             self.plan.save()
 
     def _settle(self, factor: float) -> None:

@@ -37,7 +37,7 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
     order = order[:cap]
     for i, text in enumerate(order):
         if speed is not None and i % 10 == 0:
-            speed.update(0.0)
+            speed.update(None)
         row, _ = measure(parse_block_key(text))
         plan.replace(speed.normalise(row) if speed is not None else row)
         if progress:
