@@ -284,9 +284,9 @@ def test_sentinel_normalises_rows_and_flags_a_host_that_stays_slow(tmp_path):
     first = pd.read_parquet(path)
     assert (first["host_ratio"] == 1.0).all() and not first["flagged"].any()
     assert LUT.read(path).meta["sentinel"]["baseline_ms"] > 0 and info["sentinel"]["checks"] >= 2
-    slowdown[0] = 1.3  # the host slows down by 30 % for the rest of the build (resumed)
+    slowdown[0] = 1.3  # the host slows down by 30 % for the rest of the build (resumed), all but one row
     build_lut(device, space, space.grid(), path, QUICK, ops=False, sentinel_every=2, pause_s=0.0,
-              progress=lambda e, i: events.append(e))
+              stop_after=info["blocks"] - 4, progress=lambda e, i: events.append(e))
     rows = pd.read_parquet(path)
     later = rows.iloc[3:]
     assert "pause" in events  # it paused before giving up
@@ -300,6 +300,12 @@ def test_sentinel_normalises_rows_and_flags_a_host_that_stays_slow(tmp_path):
     r = later.iloc[0].to_dict()
     expect = measure_row(fresh, key_from_row(r), QUICK, 1, int(r["copies"]), False, 0, "isolated")["median_ms"]
     assert r["median_ms"] == pytest.approx(expect, rel=1e-6)
+    # complete: re-expressed at the host's typical speed of the build (1.3), where those rows are ordinary
+    build_lut(device, space, space.grid(), path, QUICK, ops=False, sentinel_every=2, pause_s=0.0, recheck=False)
+    done = pd.read_parquet(path)
+    assert LUT.read(path).meta["sentinel"]["rebaselined"] == pytest.approx(1.3)
+    assert done["host_ratio"].iloc[3:].to_numpy() == pytest.approx(1.0) and not done["flagged"].iloc[3:].any()
+    assert (done["median_ms"] * done["host_ratio"]).iloc[3] == pytest.approx(r["median_ms"] * r["host_ratio"])
 
 
 def test_rows_between_two_sentinel_checks_are_settled_at_their_mean(tmp_path):
@@ -533,3 +539,23 @@ def test_sentinel_waits_out_a_spike_but_not_a_host_that_settled_at_another_speed
     assert s.wait_until_steady(pause_s=0, on_pause=pauses.append) == (1.5, True) and len(pauses) == 3
     # a spike above the usual speed is waited out
     assert s.wait_until_steady(pause_s=0, on_pause=pauses.append) == (1.5, True) and pauses[3:] == [2.0]
+
+
+def test_rebaseline_clears_host_flags_the_new_baseline_no_longer_supports(tmp_path):
+    """A baseline taken in a rare fast state flags every row 'host slower': at the median host speed
+    those rows are ordinary; a row still > 10 % slower keeps its flag (restated); CV still counts."""
+    from lutnas.measure.build import BuildPlan, _host_reason, rebaseline
+
+    def row(i, r, cv=0.02):
+        return {"key": f"k{i}", "batch": 1, "median_ms": 10.0 / r, "n": 5, "host_ratio": r, "cv": cv,
+                "flagged": r > 1.1, "flag_reason": _host_reason(r) if r > 1.1 else None}
+
+    rows = [row(0, 1.5), row(1, 1.45), row(2, 1.5, cv=0.2), row(3, 1.55), row(4, 1.8), row(5, 1.0)]
+    plan = BuildPlan(tmp_path / "t.parquet", rows, {"protocol": {"cv_threshold": 0.1}}, [], {}, {})
+    plan.save = lambda: None
+    assert rebaseline(plan) == pytest.approx(1.5)
+    flags = [(r["flagged"], r["flag_reason"]) for r in plan.rows]
+    assert flags[0] == (False, None) and flags[1] == (False, None) and flags[3] == (False, None)
+    assert flags[2] == (True, "flagged (CV 20%)")
+    assert flags[4][0] and flags[4][1].startswith("host 1.20x slower")
+    assert flags[5] == (False, None)  # a fast row was never flagged for the host

@@ -321,7 +321,7 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
                                        progress)
     if speed is not None:
         info["sentinel"] = speed.sentinel.to_dict()
-        if info["complete"] and not info["present"]:  # a table built in one go: at its typical host speed
+        if info["complete"]:  # at the host speed typical of its build (a no-op once it is)
             info["rebaseline"] = rebaseline(plan)
     if progress:
         progress("done", info)
@@ -334,15 +334,19 @@ def rebaseline(plan: BuildPlan) -> float:
     briefly slowed the host: every row then read 39 % above the host's usual speed). The factor is
     the median of the rows' ``host_ratio``; times are multiplied by it, ``host_ratio`` and the
     sentinel's baseline divided/multiplied so that ``median_ms × host_ratio`` (what was measured)
-    is unchanged. A factor within the sentinel's noise, or a table already validated or calibrated
-    against its baseline, is left as it is. Returns the factor applied (1.0 when none)."""
+    is unchanged; a row flagged only because the host ran slower than the old baseline is cleared
+    when it is within :data:`SLOW_THRESHOLD` of the new one. A factor within the sentinel's noise, or
+    a table already validated or calibrated against its baseline, is left as it is. Returns the
+    factor applied (1.0 when none)."""
     ratios = [float(r.get("host_ratio") or 1.0) for r in plan.rows]
     if not ratios or plan.meta.get("validation") or plan.meta.get("calibration"):
         return 1.0
     f = float(np.median(ratios))
     if abs(f - 1.0) <= SENTINEL_NOISE:
         return 1.0
-    plan.rows = [{**scale_times(r, f), "host_ratio": float(r.get("host_ratio") or 1.0) / f} for r in plan.rows]
+    cv_max = float((plan.meta.get("protocol") or {}).get("cv_threshold", 0.10))
+    plan.rows = [_reflag({**scale_times(r, f), "host_ratio": float(r.get("host_ratio") or 1.0) / f}, cv_max)
+                 for r in plan.rows]
     sentinel = plan.meta.get("sentinel") or {}
     if sentinel.get("baseline_ms"):
         sentinel["baseline_ms"] = float(sentinel["baseline_ms"]) * f
@@ -350,6 +354,25 @@ def rebaseline(plan: BuildPlan) -> float:
         sentinel["rebaselined"] = f
     plan.save()
     return f
+
+
+def _reflag(row: dict[str, Any], cv_max: float) -> dict[str, Any]:
+    """A row's host flag against its (new) ``host_ratio``: kept, with the ratio restated, while the
+    host was more than :data:`SLOW_THRESHOLD` slower; else the row's own CV decides."""
+    if not str(row.get("flag_reason") or "").startswith(_HOST_FLAG):
+        return row
+    ratio = float(row.get("host_ratio") or 1.0)
+    if ratio > 1 + SLOW_THRESHOLD:
+        return {**row, "flag_reason": _host_reason(ratio)}
+    noisy = float(row.get("cv") or 0.0) > cv_max
+    return {**row, "flagged": noisy, "flag_reason": f"flagged (CV {float(row['cv']):.0%})" if noisy else None}
+
+
+_HOST_FLAG = "host "
+
+
+def _host_reason(ratio: float) -> str:
+    return f"{_HOST_FLAG}{ratio:.2f}x slower than the table's baseline (sentinel)"
 
 
 def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
@@ -502,5 +525,5 @@ class HostSpeed:
         self.pending.add((row["key"], int(row["batch"])))
         if self.slow:
             out["flagged"] = True
-            out["flag_reason"] = f"host {self.ratio:.2f}x slower than the table's baseline (sentinel)"
+            out["flag_reason"] = _host_reason(self.ratio)
         return out
