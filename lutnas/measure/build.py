@@ -321,8 +321,8 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
                                        progress)
     if speed is not None:
         info["sentinel"] = speed.sentinel.to_dict()
-        if info["complete"]:  # at the host speed typical of its build (a no-op once it is)
-            info["rebaseline"] = rebaseline(plan)
+    if info["complete"] and plan.rows:  # at the host speed typical of its build (a no-op once it is)
+        info["rebaseline"] = rebaseline(plan)
     if progress:
         progress("done", info)
     return info
