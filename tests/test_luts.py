@@ -69,10 +69,16 @@ def test_resume_is_duplicate_free_and_measures_nothing_twice(tmp_path):
     assert first["measured"] == 3 and not first["complete"]
     second = build_lut(get_device("torch-cpu"), space, space.grid(), path, QUICK, ops=False, recheck=False)
     assert second["present"] == 3 and second["measured"] == second["todo"] == len(space.unique_blocks()) - 3
+    from lutnas.luts.calibration import update_meta
+
+    context = {"footprints_mib": [1.0, 8.0], "extra_ms_per_mib": [0.0, 0.01]}
+    update_meta(path, context=context, validation={"n": 5, "bias": 0.01})
     third = build_lut(get_device("torch-cpu"), space, space.grid(), path, QUICK, ops=False)
     assert third["measured"] == 0
     df = pd.read_parquet(path)
     assert len(df) == df["key"].nunique() == len(space.unique_blocks())
+    meta = LUT.read(path).meta  # what other commands stored survives a re-run of the build
+    assert meta["context"] == context and meta["validation"]["n"] == 5 and meta["sentinel"]["baseline_ms"] > 0
 
 
 @pytest.mark.slow

@@ -183,9 +183,8 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
     meta = {"device": device_label, "fingerprint": fingerprint, "protocol": protocol.to_dict(), "space": space.to_dict(),
             "method": method, "granularity": granularity, "device_params": dict(device_params),
             "removal_hosts": dict(old_meta.get("removal_hosts") or {}), "copies": copies}
-    for kept in ("calibration", "sentinel"):
-        if old_meta.get(kept):
-            meta[kept] = old_meta[kept]
+    # what other commands wrote (calibration, context curve, validation...) and the sentinel stay
+    meta.update({k: v for k, v in old_meta.items() if v and (k not in _BUILD_META or k == "sentinel")})
     info = {"specs": len(specs), "blocks": len(all_keys), "present": len(all_keys) - len(todo), "todo": len(todo),
             "warnings": warnings, "out": str(out)}
     if not out.exists():

@@ -27,8 +27,9 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
     ``measure(key) -> (row, hosts)``; returns counts and the findings that remain."""
     findings = suspicious_rows(pd.DataFrame(plan.rows))
     order: list[str] = []
-    # contradictions first (they make predictions wrong), then cost-model outliers, then noisy rows
-    ranked = sorted(findings, key=lambda f: (f.other is None, f.reason.startswith("flagged")))
+    # contradictions first (they make predictions wrong), then cost-model outliers, then noisy rows and
+    # rows taken on a slow host (already normalised by the sentinel: the least likely to be wrong)
+    ranked = sorted(findings, key=lambda f: (f.other is None, f.reason.startswith(("flagged", "host "))))
     for f in ranked:
         for k in (f.key, f.other):
             if k and k not in order:
