@@ -19,7 +19,8 @@ def table_entry(path: str | Path) -> dict[str, Any]:
     space = lut.space()
     flagged = int(lut.rows["flagged"].sum()) if "flagged" in lut.rows else 0
     return {"file": Path(path).name, "device": lut.device, "hardware": fp.get("gpu_name") or fp.get("cpu_model") or
-            fp.get("model") or "?", "threads": fp.get("threads"), "space": space.name if space is not None else None,
+            fp.get("model") or "?", "threads": fp.get("threads"),
+            "options": ", ".join(f"{k}={v}" for k, v in (meta.get("device_params") or {}).items()), "space": space.name if space is not None else None,
             "rows": int(len(lut.rows)), "flagged": flagged, "protocol": (meta.get("protocol") or {}).get("name"),
             "dates": f"{dates[0]} … {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "?"),
             "bytes": os.path.getsize(path), "validation": meta.get("validation"), "context": meta.get("context")}
@@ -51,7 +52,7 @@ def index_markdown(paths: Sequence[str | Path], title: str = "Saved latency tabl
              "absolute error, *ceiling* the MAPE of the same models measured twice (the host's own noise).",
              "*Context*: whether the device's cache-context curve (`lutnas lut context`) is part of the",
              "prediction — kept only where it lowered the held-out error — with the MAPE without it.", "",
-             "| file | device | hardware | threads | space | rows (flagged) | protocol | measured on | bias | MAPE | ceiling | context | size |",
+             "| file | device | hardware | device options | space | rows (flagged) | protocol | measured on | bias | MAPE | ceiling | context | size |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         v = e["validation"] or {}
@@ -59,7 +60,7 @@ def index_markdown(paths: Sequence[str | Path], title: str = "Saved latency tabl
         mape = f"{100 * v['mape']:.1f} %" if isinstance(v.get("mape"), (int, float)) else "not validated"
         if v.get("n"):
             mape += f" (n={v['n']})"
-        lines.append(f"| `{e['file']}` | {e['device']} | {e['hardware']} | {e['threads'] or '–'} | {e['space']} | "
+        lines.append(f"| `{e['file']}` | {e['device']} | {e['hardware']} | {e['options'] or '–'} | {e['space']} | "
                      f"{e['rows']} ({e['flagged']}) | {e['protocol']} | {e['dates']} | {_pct(v.get('bias'))} | {mape} | "
                      f"{f'{100 * ceiling:.1f} %' if isinstance(ceiling, (int, float)) else '–'} | "
                      f"{_context(e['context'])} | {e['bytes'] / 1024:.0f} KiB |")
