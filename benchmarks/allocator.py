@@ -12,6 +12,7 @@ peak memory.
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import subprocess
@@ -54,7 +55,7 @@ def _child(mode: str, protocol_name: str, specs: list[str]) -> None:
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--rounds", type=int, default=2, help="alternations of the two modes (default 2)")
-    p.add_argument("--child", help=argparse_hidden())
+    p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("specs", nargs="*", default=list(SPECS), help="ViT specs (default: 197 to 1,601 tokens)")
     args = p.parse_args()
     if args.child:
@@ -84,12 +85,6 @@ def main() -> None:
                        "row sys %", "model sys %", "row / layer"]))
     for mode, rs in runs.items():
         print(f"peak memory ({mode}): {max(x['_rss_mib'] for x in rs):.0f} MiB")
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":
