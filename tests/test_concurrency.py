@@ -84,7 +84,7 @@ def test_two_searches_on_one_history_lose_nothing(tmp_path):
 def test_ctrl_c_exits_130(tmp_path):
     history = tmp_path / "h.parquet"
     # small models (2 GFLOPs) keep each proxy evaluation short, so the interrupt is seen promptly;
-    # a child inherits an *ignored* SIGINT (a test runner's worker may ignore it): give it the default back,
+    # a child inherits an *ignored* SIGINT (a non-interactive shell starts background jobs so): give it the default,
     # as a shell gives a foreground command
     p = lutnas("search", "--gflops", "2", "--objective", "asvit", "--algorithm", "random", "--budget", "500",
                "--batch", "1", "--out", str(history), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
