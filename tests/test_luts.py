@@ -555,11 +555,12 @@ def test_sentinel_waits_out_a_spike_but_not_a_host_that_settled_at_another_speed
 def test_rebaseline_clears_host_flags_the_new_baseline_no_longer_supports(tmp_path):
     """A baseline taken in a rare fast state flags every row 'host slower': at the median host speed
     those rows are ordinary; a row still > 10 % slower keeps its flag (restated); CV still counts."""
-    from lutnas.measure.build import BuildPlan, _host_reason, rebaseline
+    from lutnas.measure.build import BuildPlan, rebaseline
+    from lutnas.measure.sentinel import slow_host_reason
 
     def row(i, r, cv=0.02):
         return {"key": f"k{i}", "batch": 1, "median_ms": 10.0 / r, "n": 5, "host_ratio": r, "cv": cv,
-                "flagged": r > 1.1, "flag_reason": _host_reason(r) if r > 1.1 else None}
+                "flagged": r > 1.1, "flag_reason": slow_host_reason(r) if r > 1.1 else None}
 
     rows = [row(0, 1.5), row(1, 1.45), row(2, 1.5, cv=0.2), row(3, 1.55), row(4, 1.8), row(5, 1.0)]
     plan = BuildPlan(tmp_path / "t.parquet", rows, {"protocol": {"cv_threshold": 0.1}}, [], {}, {})

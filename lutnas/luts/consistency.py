@@ -95,13 +95,18 @@ def cost_model_outliers(rows: pd.DataFrame, sigma: float = OUTLIER_SIGMA, min_re
     return out
 
 
+def cv_reason(cv: float) -> str:
+    """The reason a row flagged for its own spread carries (``cv``: coefficient of variation)."""
+    return f"flagged (CV {cv:.0%})"
+
+
 def suspicious_rows(rows: pd.DataFrame, tolerance: float = TOLERANCE) -> list[Finding]:
     """Flagged rows, monotonicity violations and cost-model outliers (one finding per key and reason)."""
     found: list[Finding] = []
     if "flagged" in rows:
         for r in rows[rows["flagged"].fillna(False).astype(bool)].to_dict("records"):
             found.append(Finding(r["key"], r.get("flag_reason") if isinstance(r.get("flag_reason"), str)
-                                 else f"flagged (CV {r.get('cv', float('nan')):.0%})"))
+                                 else cv_reason(r.get("cv", float("nan")))))
     found += monotonicity_violations(rows, tolerance)
     found += cost_model_outliers(rows)
     seen: set[tuple[str, str]] = set()

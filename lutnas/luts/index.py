@@ -19,8 +19,8 @@ def table_entry(path: str | Path) -> dict[str, Any]:
     space = lut.space()
     flagged = int(lut.rows["flagged"].sum()) if "flagged" in lut.rows else 0
     return {"file": Path(path).name, "device": lut.device, "hardware": fp.get("gpu_name") or fp.get("cpu_model") or
-            fp.get("model") or "?", "threads": fp.get("threads"),
-            "options": ", ".join(f"{k}={v}" for k, v in (meta.get("device_params") or {}).items()), "space": space.name if space is not None else None,
+            fp.get("model") or "?", "options": ", ".join(f"{k}={v}" for k, v in (meta.get("device_params") or {}).items()),
+            "space": space.name if space is not None else None,
             "rows": int(len(lut.rows)), "flagged": flagged, "protocol": (meta.get("protocol") or {}).get("name"),
             "dates": f"{dates[0]} … {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "?"),
             "bytes": os.path.getsize(path), "validation": meta.get("validation"), "context": meta.get("context")}

@@ -22,7 +22,9 @@ from lutnas.devices.base import Device
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
-from lutnas.measure.sentinel import SENTINEL_NOISE, SLOW_THRESHOLD, Sentinel, choose_sentinel, host_factor
+from lutnas.measure.sentinel import (SENTINEL_NOISE, SLOW_HOST, SLOW_THRESHOLD, Sentinel, choose_sentinel, host_factor,
+                                     slow_host_reason)
+from lutnas.luts.consistency import cv_reason
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -358,20 +360,13 @@ def rebaseline(plan: BuildPlan) -> float:
 def _reflag(row: dict[str, Any], cv_max: float) -> dict[str, Any]:
     """A row's host flag against its (new) ``host_ratio``: kept, with the ratio restated, while the
     host was more than :data:`SLOW_THRESHOLD` slower; else the row's own CV decides."""
-    if not str(row.get("flag_reason") or "").startswith(_HOST_FLAG):
+    if not str(row.get("flag_reason") or "").startswith(SLOW_HOST):
         return row
     ratio = float(row.get("host_ratio") or 1.0)
     if ratio > 1 + SLOW_THRESHOLD:
-        return {**row, "flag_reason": _host_reason(ratio)}
+        return {**row, "flag_reason": slow_host_reason(ratio)}
     noisy = float(row.get("cv") or 0.0) > cv_max
-    return {**row, "flagged": noisy, "flag_reason": f"flagged (CV {float(row['cv']):.0%})" if noisy else None}
-
-
-_HOST_FLAG = "host "
-
-
-def _host_reason(ratio: float) -> str:
-    return f"{_HOST_FLAG}{ratio:.2f}x slower than the table's baseline (sentinel)"
+    return {**row, "flagged": noisy, "flag_reason": cv_reason(float(row["cv"])) if noisy else None}
 
 
 def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
@@ -485,9 +480,8 @@ class HostSpeed:
             if self.progress:
                 self.progress("pause", {"ratio": ratio, "seconds": pause_s})
 
-        if pause_s is None:  # a bracket's closing check, or a recheck pass: nothing to wait for
-            ratio = self.sentinel.check()
-            self.slow = ratio > 1 + SLOW_THRESHOLD
+        if pause_s is None:  # a bracket's closing check, or a recheck pass: one check, nothing to wait for
+            ratio, self.slow = self.sentinel.wait_until_steady(max_pauses=0)
         else:
             ratio, self.slow = self.sentinel.wait_until_steady(pause_s=pause_s, on_pause=on_pause)
         if self.pending and self.last is not None:
@@ -524,5 +518,5 @@ class HostSpeed:
         self.pending.add((row["key"], int(row["batch"])))
         if self.slow:
             out["flagged"] = True
-            out["flag_reason"] = _host_reason(self.ratio)
+            out["flag_reason"] = slow_host_reason(self.ratio)
         return out

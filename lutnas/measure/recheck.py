@@ -14,6 +14,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from lutnas.luts.consistency import suspicious_rows
+from lutnas.measure.sentinel import SLOW_HOST
 from lutnas.spaces import parse_block_key
 
 #: at most this share of a table's rows is re-measured in one recheck (and at least MIN_ROWS)
@@ -29,7 +30,7 @@ def recheck_rows(plan: Any, measure: Callable[[Any], tuple[dict[str, Any], list[
     order: list[str] = []
     # contradictions first (they make predictions wrong), then cost-model outliers, then noisy rows and
     # rows taken on a slow host (already normalised by the sentinel: the least likely to be wrong)
-    ranked = sorted(findings, key=lambda f: (f.other is None, f.reason.startswith(("flagged", "host "))))
+    ranked = sorted(findings, key=lambda f: (f.other is None, f.reason.startswith(("flagged", SLOW_HOST))))
     for f in ranked:
         for k in (f.key, f.other):
             if k and k not in order:

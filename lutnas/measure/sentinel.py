@@ -27,6 +27,15 @@ from lutnas.spaces.blocks import BlockKey
 SLOW_THRESHOLD = 0.10
 
 
+#: how a row flagged for a slow host starts its ``flag_reason``
+SLOW_HOST = "host "
+
+
+def slow_host_reason(ratio: float) -> str:
+    """The ``flag_reason`` of a row measured while the host ran ``ratio`` times slower than the baseline."""
+    return f"{SLOW_HOST}{ratio:.2f}x slower than the table's baseline (sentinel)"
+
+
 #: how many recent checks make the host's usual speed (:meth:`Sentinel.usual`)
 USUAL_CHECKS = 9
 
