@@ -97,3 +97,31 @@ def test_transfer_cli_refuses_a_source_of_the_same_device(source, tmp_path):
     res = CliRunner().invoke(cli, ["lut", "transfer", "--from", str(path), "--device", "ort-cpu", "--out",
                                    str(tmp_path / "x.parquet")])
     assert res.exit_code == 2 and "already for 'ort-cpu'" in res.stderr
+
+
+def test_kcenter_per_second_of_measuring_picks_cheaper_blocks(source):
+    from lutnas.luts.transfer import features, select, source_latencies
+
+    path, space, _ = source
+    keys = space.unique_blocks()
+    X = features(keys, source_latencies([LUT.read(path)], keys))
+    seconds = np.where(np.arange(len(keys)) % 2 == 0, 1.0, 10.0)  # every other block takes 10× longer
+    plain, cheap = select(keys, X, 12, "kcenter"), select(keys, X, 12, "kcenter", seconds=seconds)
+    assert seconds[cheap].sum() < seconds[plain].sum()
+    assert {keys[i].kind for i in cheap} == {k.kind for k in keys} and len(set(cheap)) == 12
+
+
+def test_gp_knows_where_it_has_not_measured():
+    from lutnas.luts.transfer import fit_transfer
+
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 6, 120)
+    X = np.column_stack([x, rng.normal(0, 0.01, len(x))])
+    src = np.exp(x)[:, None]
+    y = src[:, 0] * np.exp(0.3 * np.sin(x))  # target / source: a smooth function of the feature
+    near = x <= 3
+    model = fit_transfer(X[near], y[near], src[near], ["encoder"] * int(near.sum()), candidates=("gp",))
+    pred = model.predict(X, src, ["encoder"] * len(x))
+    u = model.uncertainty(X, src, ["encoder"] * len(x))
+    assert model.name == "gp" and np.max(np.abs(pred[near] / y[near] - 1)) < 0.02
+    assert u[x > 5].min() > 3 * u[near].max()  # far from every measured block, it says so

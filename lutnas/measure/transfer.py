@@ -16,7 +16,7 @@ from lutnas.devices.base import Device
 from lutnas.errors import InputError
 from lutnas.luts.schema import read_table, write_table
 from lutnas.luts.table import LUT
-from lutnas.luts.transfer import features, predicted_rows, select, source_latencies
+from lutnas.luts.transfer import features, predicted_rows, select, source_latencies, source_seconds
 from lutnas.measure.build import build_lut
 from lutnas.profiler.protocol import Protocol
 from lutnas.spaces.base import BlockKey, Space
@@ -61,7 +61,7 @@ def transfer_lut(sources: Sequence[LUT], device: Device | str, out: str | Path, 
     keys = space.unique_blocks()
     src_ms = source_latencies(sources, keys, batch)
     X = features(keys, src_ms)
-    chosen = select(keys, X, parse_budget(budget, len(keys)), strategy, seed)
+    chosen = select(keys, X, parse_budget(budget, len(keys)), strategy, seed, source_seconds(sources, keys, batch))
     out = Path(out)
     _drop_transferred(out)
     todo = [keys[i] for i in chosen]
