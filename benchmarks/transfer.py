@@ -63,6 +63,7 @@ def main() -> None:
     p.add_argument("--tables", default=None, help="comma-separated full tables to use instead of building (one space)")
     p.add_argument("--candidates", default=",".join(CANDIDATES), help="transfer models cross-validation picks from")
     p.add_argument("--no-seconds", action="store_true", help="k-center by distance only (not per second of measuring)")
+    p.add_argument("--no-recheck", action="store_true", help="do not re-measure odd rows of tables in --out (resuming)")
     p.add_argument("--repeat", default=None, help="a second full table of one target device: build-to-build agreement")
     args = p.parse_args()
     protocol = get_protocol(args.protocol)
@@ -96,7 +97,7 @@ def main() -> None:
                 print(f"  {text}: skipped ({why})")
                 continue
             path = out / f"{text.replace('@', '_').replace('=', '-')}.parquet"
-            info = build_lut(dev, space, space.grid(), path, protocol, ops=False)
+            info = build_lut(dev, space, space.grid(), path, protocol, ops=False, recheck=not args.no_recheck)
             tables[text] = LUT.read(path)
         cache = path.with_suffix(".models.json")
         stored = _stored_models(tables[text])
