@@ -10,9 +10,10 @@ and the analytic features by the model that cross-validation over the measured b
 - ``loglinear``: ridge regression of log latency on log source latencies, log costs and the kind;
 - ``boosted``: gradient-boosted trees on the same features (cannot extrapolate; often wins on
   cache steps);
-- ``gp``: a Gaussian process on the log ratio target / source (anisotropic RBF plus a white-noise
-  term, hyper-parameters by marginal likelihood): smooth in every feature, shrinks to the mean
-  ratio far from measured blocks, and knows how far it is from them.
+- ``gp``: a Gaussian process on the log ratio target / source around a ridge model of that ratio
+  (anisotropic RBF plus a white-noise term, hyper-parameters by marginal likelihood): smooth in
+  every feature, falls back to the ridge model far from measured blocks, and knows how far it is
+  from them.
 
 Every predicted row carries ``method = transferred`` and its ``uncertainty`` (relative, 1 σ): for
 ``gp`` the posterior standard deviation of that row, scaled so that the cross-validated errors have
@@ -149,7 +150,8 @@ def _log_source(source_ms: np.ndarray) -> np.ndarray:
 
 
 def _fit_gp(X: np.ndarray, log_ratio: np.ndarray) -> dict[str, Any]:
-    """A Gaussian process on standardised features for the log ratio (its mean taken out first)."""
+    """The log ratio as a ridge model on standardised features plus a Gaussian process on its
+    residuals."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
