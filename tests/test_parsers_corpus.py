@@ -80,3 +80,21 @@ def test_cli_parse_corpus(name):
         data = json.loads(res.stdout)
         assert data["summary_run"] == EXPECTED[name].get("summary_run")
         assert [r["name"] for r in data["runs"]] == EXPECTED[name].get("runs", [r["name"] for r in data["runs"]])
+
+
+def _numbers(r):
+    return (r.tool, {k: v for k, v in r.summary.items() if not isinstance(v, dict)},
+            [(op.name, op.avg_ms) for op in r.ops], r.summary_run, r.partial)
+
+
+@pytest.mark.parametrize("name", [f for f in FILES if "error" not in EXPECTED[f]])
+def test_windows_encodings_read_the_same(name, tmp_path):
+    """The class of a Windows copy: CRLF line ends, a UTF-8 byte-order mark, PowerShell 5's UTF-16 LE
+    redirect (``trtexec.exe > log.txt``): the same numbers as the file itself."""
+    text = (CORPUS / name).read_text()
+    want = _numbers(parse_file(CORPUS / name))
+    crlf = text.replace("\n", "\r\n")
+    for label, data in (("crlf", crlf.encode()), ("bom", b"\xef\xbb\xbf" + crlf.encode()), ("utf16", crlf.encode("utf-16"))):
+        path = tmp_path / f"{label}_{Path(name).name}"
+        path.write_bytes(data)
+        assert _numbers(parse_file(path)) == want, label

@@ -74,6 +74,7 @@ def parse_text(text: str, tool: str = "auto", source: str = "") -> ParseResult:
     parser bug on odd input is reported as such (set LUTNAS_DEBUG=1 for its traceback)."""
     if tool != "auto" and tool not in PARSERS:
         raise ParseError(f"tool {tool!r} is not known; choose from auto, {', '.join(PARSERS.names())}")
+    text = text.lstrip("\ufeff")  # a byte-order mark kept by a text-mode reader
     if not text.strip():
         raise ParseError(f"{source or 'input'}: file is empty")
     try:

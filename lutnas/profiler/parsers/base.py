@@ -13,7 +13,7 @@ import numpy as np
 from lutnas.errors import InputError
 from lutnas.profiler.records import OpRecord, breakdown_ms, op_record
 
-__all__ = ["ParseError", "ParseResult", "finite", "load_json", "make_op", "num", "read_text", "stats_summary"]
+__all__ = ["ParseError", "ParseResult", "decode_bytes", "finite", "load_json", "make_op", "num", "read_text", "stats_summary"]
 
 #: parsers build their rows through the one record type's constructor helper
 make_op = op_record
@@ -124,7 +124,23 @@ def read_text(path: str | Path) -> str:
             raise ParseError(f"{path}: gzip data is corrupt ({exc})") from None
         if len(data) > MAX_BYTES:
             raise ParseError(f"{path}: gzip data unpacks to more than 1 GiB")
-    return data.decode("utf-8", errors="replace")
+    return decode_bytes(data)
+
+
+def decode_bytes(data: bytes) -> str:
+    """Text of a tool output: UTF-8, or UTF-16 when it says so by a byte-order mark or looks like it
+    (Windows PowerShell 5 redirects ``trtexec.exe > log.txt`` as UTF-16 LE); undecodable bytes
+    are replaced, a byte-order mark is dropped."""
+    import codecs
+
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    head = data[:400]
+    if len(head) >= 8 and head[1::2].count(0) > 0.9 * (len(head) // 2) and head[::2].count(0) == 0:
+        return data.decode("utf-16-le", errors="replace")
+    if len(head) >= 8 and head[::2].count(0) > 0.9 * (len(head) // 2) and head[1::2].count(0) == 0:
+        return data.decode("utf-16-be", errors="replace")
+    return data.decode("utf-8-sig", errors="replace")
 
 
 def num(text: str) -> float:

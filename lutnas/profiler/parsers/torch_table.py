@@ -21,10 +21,12 @@ from lutnas.profiler.parsers.logprefix import strip_prefix
 _TIME = re.compile(r"^([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(ns|us|ms|s)$")
 _SCALE = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 _RULE = re.compile(r"^[ \t]*-{3,}(?:[ \t]+-{3,})*[ \t]*$")
-_TOTAL = re.compile(r"^\s*Self (CPU|CUDA|Device|XPU|MPS|HPU|MTIA|PrivateUse1) time total:\s*(\S+)")
+_TOTAL = re.compile(r"^\s*(Self )?(CPU|CUDA|Device|XPU|MPS|HPU|MTIA|PrivateUse1) time total:\s*(\S+)")
 _DEVICES = ("CUDA", "Device", "XPU", "MPS", "HPU", "MTIA", "PrivateUse1")
 _KNOWN = re.compile(r"\b(Self CPU|CPU total|CPU time avg|Self CUDA|CUDA total|Self Device|Device total|CPU Mem|"
-                    r"# of Calls|Input Shapes|Source Location|Total [KMGT]?FLOPs|Self XPU|XPU total)\b")
+                    r"# of Calls|Number of Calls|Input Shapes|Source Location|Total [KMGT]?FLOPs|Self XPU|XPU total)\b")
+#: an author's elision of rows ("..." on a line of its own)
+_ELISION = re.compile(r"^\s*(?:\.{3,}|…)\s*$")
 
 
 def looks_like_table(text: str) -> bool:
@@ -59,23 +61,25 @@ def _cells(line: str, spans: list[tuple[int, int]]) -> list[str]:
     return cells
 
 
+def time_columns(header: list[str]) -> list[tuple[str, bool]]:
+    """The columns that may hold each operator's time, best first, each with whether it is a self
+    time. Before PyTorch 1.8 the self column was labelled ``Self CPU total`` (``CUDA total`` had no
+    self twin); PyTorch 1.0 had only ``CPU total`` and ``CUDA total``."""
+    found = [(f"Self {d}", True) for d in _DEVICES if f"Self {d}" in header]
+    found += [(label, True) for label in ("Self CPU", "Self CPU total") if label in header]
+    found += [(f"{d} total", False) for d in _DEVICES if f"{d} total" in header]
+    found += [("CPU total", False)] if "CPU total" in header else []
+    return found
+
+
 def time_column(header: list[str]) -> tuple[str, bool] | None:
-    """(the column that holds each operator's time, whether it is a self time)."""
-    for device in _DEVICES:
-        if f"Self {device}" in header:
-            return f"Self {device}", True
-    if "Self CPU" in header:
-        return "Self CPU", True
-    for device in _DEVICES:
-        if f"{device} total" in header:
-            return f"{device} total", False
-    if "CPU total" in header:
-        return "CPU total", False
-    return None
+    """(the column that holds each operator's time, whether it is a self time), or None."""
+    found = time_columns(header)
+    return found[0] if found else None
 
 
-def _tables(lines: list[str]) -> list[tuple[list[str], list[tuple[int, int]], list[str], list[str]]]:
-    """(header labels, spans, row lines, trailing total lines) of every table."""
+def _tables(lines: list[str]) -> list[tuple[list[str], list[tuple[int, int]], list[str], list[str], bool]]:
+    """(header labels, spans, row lines, trailing total lines, closed by a rule) of every table."""
     found = []
     i = 0
     while i < len(lines) - 1:
@@ -93,70 +97,115 @@ def _tables(lines: list[str]) -> list[tuple[list[str], list[tuple[int, int]], li
         while j < len(lines) and not _RULE.match(lines[j]) and lines[j].strip():
             rows.append(lines[j])
             j += 1
+        closed = j < len(lines) and bool(_RULE.match(lines[j]))
         totals = []
         k = j + 1
         while k < len(lines) and k <= j + 3 and _TOTAL.match(lines[k]):
             totals.append(lines[k])
             k += 1
-        found.append((header, spans, rows, totals))
+        found.append((header, spans, rows, totals, closed))
         i = max(k, i + 1)
     return found
 
 
+def _calls_column(header: list[str]) -> str | None:
+    return next((h for h in header if h.startswith(("# of Calls", "Number of Calls")) or h == "Calls"), None)
+
+
+def _read_rows(header: list[str], spans: list[tuple[int, int]], rows: list[str], time_key: str,
+               closed: bool) -> tuple[list, int, int]:
+    """(operator records, unreadable rows, elided rows) of one table. Lines after the last
+    readable row of a table whose closing rule is missing are the text that follows it."""
+    col = {h: i for i, h in enumerate(header)}
+    calls_key = _calls_column(header)
+    pct_key = f"{time_key} %" if f"{time_key} %" in col else None
+    ops, skipped, elided, pending = [], 0, 0, 0
+    for line in rows:
+        if _ELISION.match(line):
+            elided += 1
+            continue
+        cells = _cells(line, spans)
+        value = ms(cells[col[time_key]]) if len(cells) == len(header) else None
+        if value is None or not cells[0]:
+            pending += bool(cells[0])  # an empty name is a continuation line (long shapes, stacks)
+            continue
+        skipped, pending = skipped + pending, 0
+        name = cells[0]
+        pct = cells[col[pct_key]].rstrip("%") if pct_key else ""
+        calls = cells[col[calls_key]] if calls_key else ""
+        try:
+            pct_value = num(pct) if pct else None
+        except ValueError:  # also 'NaN' (PyTorch <= 1.3 printed it for an all-zero column)
+            pct_value = None
+        ops.append(make_op(name, name, value, pct_value,
+                           int(calls) if calls.isascii() and calls.isdigit() else 1, categorize_torch_op(name)))
+    return ops, skipped + (pending if closed else 0), elided
+
+
+def _best_column(header: list[str], spans: list[tuple[int, int]], rows: list[str], closed: bool,
+                 candidates: list[tuple[str, bool]]) -> tuple[str, bool, tuple[list, int, int]]:
+    """The first candidate column with a non-zero time (a CPU-only run of PyTorch <= 1.3 printed
+    CUDA columns of zeros), else the first."""
+    first = None
+    for key, is_self in candidates:
+        read = _read_rows(header, spans, rows, key, closed)
+        if any(op.avg_ms > 0 for op in read[0]):
+            return key, is_self, read
+        first = first or (key, is_self, read)
+    return first
+
+
+def _totals(lines: list[str]) -> dict[str, float]:
+    """``Self CPU time total: 2.314ms`` -> ``self_cpu_total_ms``; the old ``CUDA time total``
+    (inclusive) -> ``cuda_time_total_ms``."""
+    out = {}
+    for line in lines:
+        m = _TOTAL.match(line)
+        value = ms(m.group(3))
+        if value is not None:
+            key = f"self_{m.group(2).lower()}_total_ms" if m.group(1) else f"{m.group(2).lower()}_time_total_ms"
+            out[key] = value
+    return out
+
+
 def parse_torch_table(text: str, source: str = "") -> ParseResult:
+    """Every table of ``text`` is a run; the summary is the last one with a time-total line
+    (else the last one), and the operators are that table's."""
     lines = [strip_prefix(x) for x in text.splitlines()]
     tables = _tables(lines)
     if not tables:
         raise ParseError(f"{source or 'input'}: not a torch.profiler key_averages table "
                          f"(expected a dashed rule and a 'Name ... Self CPU' header)")
     runs: list[dict[str, Any]] = []
-    ops: list = []
+    table_ops: list[list] = []
     partial: list[str] = []
-    time_key = ""
-    for t, (header, spans, rows, totals) in enumerate(tables, 1):
-        chosen = time_column(header)
-        if chosen is None:
+    elided = 0
+    for t, (header, spans, rows, totals, closed) in enumerate(tables, 1):
+        candidates = time_columns(header)
+        if not candidates:
             raise ParseError(f"{source or 'input'}: key_averages table {t} has no time column "
                              f"(columns: {', '.join(h for h in header if h)}); print it with a Self CPU or CPU total column")
-        time_key, is_self = chosen
-        col = {h: i for i, h in enumerate(header)}
-        calls_key = next((h for h in header if h.startswith("# of Calls")), None)
-        pct_key = f"{time_key} %" if f"{time_key} %" in col else None
-        table_ops, skipped = [], 0
-        for line in rows:
-            cells = _cells(line, spans)
-            value = ms(cells[col[time_key]]) if len(cells) == len(header) else None
-            if value is None or not cells[0]:
-                skipped += bool(cells[0])  # an empty name is a continuation line (long shapes, stacks)
-                continue
-            name = cells[0]
-            pct = cells[col[pct_key]].rstrip("%") if pct_key else ""
-            calls = cells[col[calls_key]] if calls_key else ""
-            try:
-                pct_value = float(pct) if pct else None
-            except ValueError:
-                pct_value = None
-            table_ops.append(make_op(name, name, value, pct_value, int(calls) if calls.isascii() and calls.isdigit() else 1,
-                                     categorize_torch_op(name)))
+        time_key, is_self, (ops, skipped, cut) = _best_column(header, spans, rows, closed, candidates)
+        elided += cut
         if skipped:
             partial.append(f"table {t}: {skipped} rows could not be read")
-        run: dict[str, Any] = {"name": f"table {t}", "time_column": time_key, "rows": len(table_ops)}
-        for line in totals:
-            m = _TOTAL.match(line)
-            value = ms(m.group(2))
-            if value is not None:
-                run[f"self_{m.group(1).lower()}_total_ms"] = value
+        run: dict[str, Any] = {"name": f"table {t}", "time_column": time_key, "rows": len(ops), **_totals(totals)}
         if is_self:
-            run["op_sum_ms"] = sum(op.avg_ms for op in table_ops)
+            run["op_sum_ms"] = sum(op.avg_ms for op in ops)
         runs.append(run)
-        ops = table_ops
-    summary = {k: v for k, v in runs[-1].items() if k not in ("name", "time_column", "rows")}
+        table_ops.append(ops)
+    with_total = [i for i, r in enumerate(runs) if any(k.startswith("self_") for k in r)]
+    chosen_run = with_total[-1] if with_total else len(runs) - 1
+    ops, time_key = table_ops[chosen_run], runs[chosen_run]["time_column"]
+    summary = {k: v for k, v in runs[chosen_run].items() if k not in ("name", "time_column", "rows")}
     device_total = next((k for k in summary if k.startswith("self_") and not k.startswith("self_cpu")), None)
     total_key = device_total if device_total and not time_key.startswith(("Self CPU", "CPU")) else "self_cpu_total_ms"
     if total_key in summary:
         summary["mean_ms"] = summary[total_key]
     if not ops:
         raise ParseError(f"{source or 'input'}: key_averages table has no readable rows")
-    extra = {"time_column": time_key, "self_time": time_key.startswith("Self")}
+    extra: dict[str, Any] = {"time_column": time_key, "self_time": time_key.startswith("Self")}
+    if elided:
+        extra["elided_rows"] = elided
     return ParseResult("torch-table", None, summary, ops, source, extra,
-                       runs if len(runs) > 1 else [], len(runs) - 1 if len(runs) > 1 else None, partial)
+                       runs if len(runs) > 1 else [], chosen_run if len(runs) > 1 else None, partial)

@@ -33,8 +33,12 @@ from lutnas.profiler.parsers.trtexec_json import (  # noqa: F401  (one import pa
 )
 
 _TAG = re.compile(r"\[(?:[IWVEF]|TRT|[\d/:.\- ]{6,30})\]")
-_METRIC_LINE = re.compile(r"^(?P<label>[A-Za-z][A-Za-z0-9 /\-]{0,40}):\s*(?P<body>(?:min|max|mean|median)\s*=.*)$")
-_PAIR = re.compile(r"(min|max|mean|median|percentile\((?P<pct>[\d.]+)%\))\s*=\s*(?P<val>[-+\d.eE]+)\s*(?P<unit>ms|us|s)?")
+_METRIC_LINE = re.compile(r"^(?P<label>[A-Za-z][A-Za-z0-9 /\-]{0,40}):\s*(?P<body>(?:min|max|mean|median)\s*=?\s*[-+\d.].*)$")
+#: ``mean = 1.2 ms``; pasted copies sometimes lose the ``=`` (``max 6.19507 ms``)
+_PAIR = re.compile(r"(min|max|mean|median|percentile\((?P<pct>[\d.]+)%\))\s*=?\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+                   r"\s*(?P<unit>ms|us|s)?")
+#: where a pasted summary joined two statements on one line: after a unit, before ``Label:``
+_JOINED = re.compile(r"(?:(?<=\bms)|(?<=\bus)|(?<=\bs)|(?<=\bqps))\s+(?=[A-Z][A-Za-z0-9 /\-]{2,40}:\s)")
 _LABELS = {"gpu compute time": "gpu", "gpu compute": "gpu", "latency": "host_latency", "host latency": "host_latency",
            "end-to-end host latency": "end_to_end", "enqueue time": "enqueue", "h2d latency": "h2d",
            "d2h latency": "d2h"}
@@ -43,6 +47,8 @@ _BLOCK_PCT = re.compile(r"^percentile:\s*([-+\d.eE]+)\s*(ms|us|s)?\s*at\s*([\d.]
 _AVG_ON = re.compile(r"^Average on (\d+) runs - GPU latency: ([-+\d.eE]+) ms")
 _AVG_OVER = re.compile(r"^Average over (\d+) runs is ([-+\d.eE]+) ms")
 _UNIT = {"ms": 1.0, "us": 1e-3, "s": 1e3, None: 1.0}
+#: TensorRT 2-5 (giexec, early trtexec) printed its averages untagged, one line per batch of runs
+_UNTAGGED_AVERAGE = re.compile(r"^[ \t]*Average over \d+ runs is [-+\d.eE]+ ms", re.M)
 _VERSION_LINE = re.compile(r"TensorRT version:\s*(\d+(?:\.\d+)+)")
 _VERSION_TAG = re.compile(r"\[TensorRT v(\d{4,6})\]")
 
@@ -61,7 +67,7 @@ def decode_version_tag(tag: str) -> str:
 def looks_like(text: str) -> bool:
     """trtexec prints '&&&& RUNNING TensorRT.trtexec', '[I]'-tagged statistics, or a profile table."""
     return ("&&&& " in text and "TensorRT" in text) or "=== Profile (" in text or "=== Performance summary ===" in text \
-        or bool(re.search(r"^[ \t]*GPU Compute Time: min = ", text, re.M)) or bool(
+        or bool(re.search(r"^[ \t]*GPU Compute Time: min = ", text, re.M)) or bool(_UNTAGGED_AVERAGE.search(text)) or bool(
         re.search(r"^[ \t#]*(?:\[[^\]\n]{0,40}\][ \t]*){0,4}\[[IWVE]\][ \t]*(GPU Compute|Latency|Throughput|TensorRT|"
                   r"Host Latency|Average on|=== Performance)", text, re.M))
 
@@ -78,6 +84,14 @@ def strip_tags(line: str) -> str:
             break
         s = s[m.end():].lstrip()
     return s
+
+
+def split_joined(line: str) -> list[str]:
+    """A statistics line that a paste joined with the next ones (``... ms Total Host Walltime: 3.05 s
+    Total GPU Compute Time: ..``), split back; any other line unchanged."""
+    if not _METRIC_LINE.match(line) and not line.startswith(("Throughput:", "Total ")):
+        return [line]
+    return [part for part in _JOINED.split(line) if part]
 
 
 def split_runs(lines: list[str]) -> list[list[str]]:
@@ -199,13 +213,12 @@ def _fact(s: str, run: dict[str, Any], averages: list[tuple[int, float]]) -> Non
         if ma:
             averages.append((int(ma.group(1)), num(ma.group(2))))
             return
-        for pattern, read, override in _FACTS:
+        for pattern, read, override in _FACTS:  # a joined line may hold several facts
             m = pattern.search(s)
             if m:
                 for key, value in read(m).items():
                     if override or key not in run:
                         run[key] = value
-                return
     except ValueError:
         return
 
@@ -213,7 +226,7 @@ def _fact(s: str, run: dict[str, Any], averages: list[tuple[int, float]]) -> Non
 def parse_trtexec(text: str, source: str = "") -> ParseResult:
     if not looks_like(text):
         raise ParseError(f"{source or 'input'}: not a trtexec log (expected 'TensorRT', 'GPU Compute' or '=== Profile' lines)")
-    lines = [strip_tags(line) for line in text.splitlines()]
+    lines = [part for line in text.splitlines() for part in split_joined(strip_tags(line))]
     runs, partial = [], []
     for k, block in enumerate(split_runs(lines), 1):
         run = read_run(block)
