@@ -44,10 +44,15 @@ def categorize_torch_op(name: str) -> str | None:
     """
     if name in _TORCH_EXACT:
         return _TORCH_EXACT[name]
+    lib = _LIBRARY_OP.match(name)  # oneDNN / IPEX kernels named after the aten op they implement
+    if lib and f"aten::{lib.group(1)}" in _TORCH_EXACT:
+        return _TORCH_EXACT[f"aten::{lib.group(1)}"]
     if name in _TORCH_OTHERS or name.startswith(("aten::conv", "aten::_convolution", "aten::mkldnn_convolution", "aten::cudnn_convolution")):
         return OTHERS
     return None
 
+
+_LIBRARY_OP = re.compile(r"^(?:onednn_|mkldnn_|torch_ipex::(?:ipex_)?|ipex::)(\w+)(?:\(.*\))?$")
 
 _TORCH_OTHERS = {
     "aten::gelu", "aten::add", "aten::add_", "aten::mul", "aten::mul_", "aten::div", "aten::cat",
