@@ -240,7 +240,7 @@ def transfer_cmd(sources, device, device_options, budget, strategy, seed, batch,
                "benchmarks; a larger --budget buys accuracy".format(d["measured"]) if d["measured"] < 30 else "")
         return (f"{d['out']}: {d['measured']} blocks measured ({d['strategy']}, {d['device_seconds']:.0f} device-seconds), "
                 f"{d['predicted']} predicted by {d['model']} (cross-validated MAPE: {cv}; uncertainty "
-                f"±{100 * d['uncertainty']:.1f} %){few}")
+                f"±{100 * d['uncertainty']:.1f} %, per row median ±{100 * d['row_uncertainty_median']:.1f} %){few}")
 
     emit(info, as_json, human)
 

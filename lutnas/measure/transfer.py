@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 
 from lutnas.devices.base import Device
 from lutnas.errors import InputError
@@ -81,13 +82,15 @@ def transfer_lut(sources: Sequence[LUT], device: Device | str, out: str | Path, 
         return result  # interrupted: re-run the same command to resume
     new_rows, model = predicted_rows(keys, X, src_ms, have, label, protocol.name, batch, seed)
     rest = len(new_rows)
+    row_u = float(np.median([r["uncertainty"] for r in new_rows])) if new_rows else 0.0
     rows += new_rows
     meta["transfer"] = {"sources": result["sources"], "source_devices": [s.device for s in sources], "strategy": strategy,
                         "budget": str(budget), "measured": len(measured_idx), "predicted": rest,
-                        "model": model.name, "cv_mape": model.cv_mape, "uncertainty": model.rel_error, "seed": seed}
+                        "model": model.name, "cv_mape": model.cv_mape, "uncertainty": model.rel_error,
+                        "row_uncertainty_median": row_u, "seed": seed}
     write_table(rows, meta, out)
     result.update({"predicted": rest, "model": model.name, "cv_mape": model.cv_mape,
-                   "uncertainty": model.rel_error, "rows": len(rows)})
+                   "uncertainty": model.rel_error, "row_uncertainty_median": row_u, "rows": len(rows)})
     return result
 
 
