@@ -233,3 +233,15 @@ def test_ort_line_cut_after_its_timing_fields_keeps_the_event():
     assert [(o.name, o.type, o.avg_ms) for o in r.ops] == [("/model/attn_mask_reformat/attn_mask_subgraph/Shape", "Shape",
                                                             pytest.approx(0.069))]
     assert not r.partial and r.extra["salvaged_lines"] == 1
+
+
+# legacy autograd-profiler traces (torch < 1.8): no categories, "CPU functions"/"CUDA functions" processes
+def test_legacy_autograd_trace_with_cuda_flows():
+    """Synthesised from the real paste of pytorch/pytorch issue #33961 (corpus file, refused as invalid
+    JSON): the one quote the writer's bug dropped is put back; the kernel is attributed through the
+    cpu_to_cuda flow to the CPU op it came from."""
+    text = (CORPUS / "torch" / "issue33961_autograd_legacy_trace_cuda_invalid_json.json").read_text()
+    r = parse_text(text.replace('\ttid": 0', '\t"tid": 0'), source="legacy.json")
+    assert r.tool == "torch-trace" and r.extra["schema"] == "legacy" and r.extra["attributed_from"] == "kernel"
+    assert [(o.name, o.count) for o in r.ops] == [("add", 1)]
+    assert r.ops[0].avg_ms == pytest.approx(0.13417599487304688)

@@ -44,7 +44,8 @@ _JSON_KINDS: tuple[tuple[Callable[[object], bool], str], ...] = (
 def detect_tool(text: str, source: str = "") -> str:
     """Which tool wrote ``text``; raises ParseError naming the file when none matches."""
     stripped = text.lstrip()
-    if stripped.startswith(("[", "{")):
+    json_like = stripped.startswith(("[", "{"))
+    if json_like:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError):
@@ -65,6 +66,8 @@ def detect_tool(text: str, source: str = "") -> str:
         return "tflite"
     if trtexec.looks_like(text):
         return "trtexec"
+    if json_like:
+        load_json(text, source)  # JSON that does not parse (an issue's hand-edited paste): say where
     raise ParseError(f"{source or 'input'}: not a known tool output (expected TFLite or TensorFlow benchmark_model, "
                      f"trtexec, ONNX Runtime profile or PyTorch profiler output)")
 

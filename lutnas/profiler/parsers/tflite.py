@@ -40,7 +40,9 @@ INIT_EVENTS = {"allocatetensors", "modifygraphwithdelegate"}
 
 
 def looks_like(text: str) -> bool:
-    return ("[node type]" in text or "Inference timings in us" in text or "BENCHMARK RESULTS" in text
+    """A benchmark_model log: a stat table (``[node type]``, capitalised ``[Node type]`` in Summary by
+    node type), a ``count=`` line, LiteRT's results block or a timings footer."""
+    return (bool(re.search(r"\[node type\]", text, re.I)) or "Inference timings in us" in text or "BENCHMARK RESULTS" in text
             or "Inference (avg):" in text or bool(re.search(r"^\s*(?:INFO: )?count=\d+ ", text, re.M)))
 
 
@@ -243,7 +245,7 @@ def ops_from_tables(tables: list[StatTable], categorize: Callable[[str, str], st
         notes.append(f"{table.skipped} rows of the {table.title or 'operator'} table could not be read")
     col = {h: i for i, h in enumerate(table.header)}
     type_col = col.get("node type", 0)
-    calls_col = col.get("times called")
+    calls_col = col.get("times called", col.get("count"))  # a type table without [times called]: its node count
     pct_col = col.get("%", col.get("avg %"))
     ops = []
     for row in table.rows:

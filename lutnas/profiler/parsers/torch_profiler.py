@@ -1,6 +1,6 @@
 """PyTorch profiler chrome/kineto JSON traces (tables: :mod:`.torch_table`).
 
-Traces come in two schemas:
+Traces come in two schemas (and the legacy autograd profiler's, torch < 1.8, read as the first):
 2021 (categories ``Operator``, ``Kernel``, ``Runtime``; kernels carry the launching op's
 ``external id``) and 2026 (``cpu_op``, ``kernel``, ``cuda_runtime``, flow events ``ac2g``). Kernel
 time is attributed to the top-level aten op that launched it: kernel -> runtime launch (same
@@ -31,11 +31,48 @@ _DEVICE_ANNOTATION = "gpu_user_annotation"
 _TRACE_CATS = _CPU_CATS | _KERNEL_CATS | _RUNTIME_CATS | {"user_annotation", _DEVICE_ANNOTATION}
 
 
+#: the legacy autograd profiler's processes (torch < 1.8 ``export_chrome_trace``), events without ``cat``
+_LEGACY_PIDS = {"cpu functions": "cpu_op", "cuda functions": "kernel"}
+
+
+def _legacy_cat(e: Any) -> str | None:
+    pid = e.get("pid") if isinstance(e, dict) else None
+    return _LEGACY_PIDS.get(pid.lower()) if isinstance(pid, str) and "cat" not in e else None
+
+
 def looks_like_trace(data: Any) -> bool:
-    """``{"traceEvents": [...]}``, or the bare event array Chrome's trace format also allows."""
+    """``{"traceEvents": [...]}``, or the bare event array Chrome's trace format also allows (the
+    legacy autograd profiler's too)."""
     if isinstance(data, dict):
         return isinstance(data.get("traceEvents"), list)
-    return isinstance(data, list) and any(isinstance(e, dict) and "ph" in e and e.get("cat") in _TRACE_CATS for e in data)
+    return isinstance(data, list) and any(isinstance(e, dict) and "ph" in e
+                                          and (e.get("cat") in _TRACE_CATS or _legacy_cat(e)) for e in data)
+
+
+def _from_legacy(events: list) -> list:
+    """The legacy trace in kineto's terms: its CPU and CUDA X events get their category, and each
+    kernel the correlation of the ``cpu_to_cuda`` flow arriving at it ('f'), whose start ('s') is
+    then the launch (a runtime event at the CPU op's start and thread)."""
+    if not any(_legacy_cat(e) for e in events):
+        return events
+    flows = {(e.get("ph"), e.get("id")): e for e in events
+             if isinstance(e, dict) and e.get("cat") == "cpu_to_cuda" and isinstance(e.get("id"), (int, str))}
+    arrivals = {(f.get("ts"), f.get("tid")): key[1] for key, f in flows.items() if key[0] == "f"}
+    out = []
+    for e in events:
+        cat = _legacy_cat(e)
+        if cat is None:
+            out.append(e)
+            continue
+        e = {**e, "cat": cat}
+        flow = arrivals.get((e.get("ts"), e.get("tid"))) if cat == "kernel" else None
+        if flow is not None and ("s", flow) in flows:
+            e["args"] = {"correlation": f"legacy {flow}"}
+            start = flows[("s", flow)]
+            out.append({"ph": "X", "cat": "runtime", "name": "launch", "ts": start.get("ts"), "dur": 0,
+                        "pid": start.get("pid"), "tid": start.get("tid"), "args": {"correlation": f"legacy {flow}"}})
+        out.append(e)
+    return out
 
 
 def parse_torch_trace_text(text: str, source: str = "") -> ParseResult:
@@ -47,7 +84,7 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
         raise ParseError(f"{source or 'input'}: not a PyTorch/kineto trace (expected an object with 'traceEvents')")
     if isinstance(data, list):
         data = {"traceEvents": data}
-    events = [e for e in data["traceEvents"] if _complete(e)]
+    events = [e for e in _from_legacy(data["traceEvents"]) if _complete(e)]
     cpu = [e for e in events if e.get("cat") in _CPU_CATS]
     kernels = [e for e in events if e.get("cat") in _KERNEL_CATS]
     runtime = {e["args"]["correlation"]: e for e in events
@@ -63,7 +100,7 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
         evs.sort(key=lambda e: (e["ts"], -e.get("dur", 0)))
         parent, root, stack = [], [], []
         for i, e in enumerate(evs):
-            while stack and evs[stack[-1]]["ts"] + evs[stack[-1]].get("dur", 0) < e["ts"]:
+            while stack and not _nests(evs[stack[-1]], e):
                 stack.pop()
             parent.append(stack[-1] if stack else -1)
             root.append(root[stack[-1]] if stack else i)
@@ -107,13 +144,11 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
             counts[op["name"]] += 1
     else:
         mode = "cpu"
-        for key, (_, evs, parent, _) in index.items():
-            horizon = -1.0
-            for e in evs:
-                if e["ts"] >= horizon:
+        for key, (_, evs, _, root) in index.items():
+            for i, e in enumerate(evs):
+                if root[i] == i:
                     totals[e["name"]] += e.get("dur", 0) / 1e3
                     counts[e["name"]] += 1
-                    horizon = e["ts"] + e.get("dur", 0)
     if not totals and not unattributed:
         raise ParseError(f"{source or 'input'}: trace has no CPU operators or GPU kernels")
     n_steps = max(1, len(steps))
@@ -131,7 +166,8 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
                         "min_ms": durs[0], "max_ms": durs[-1]})
     if dropped:
         summary["steps_not_counted"] = dropped
-    schema = "2021" if any(e.get("cat") == "Operator" for e in cpu) else "2026" if cpu else "unknown"
+    schema = ("legacy" if any(_legacy_cat(e) for e in data["traceEvents"]) else "2021"
+              if any(e.get("cat") == "Operator" for e in cpu) else "2026" if cpu else "unknown")
     version = None
     for key in ("torch_version", "pytorch_version"):
         if isinstance(data.get(key), (str, int, float)):
@@ -141,6 +177,14 @@ def parse_torch_trace(data: Any, source: str = "") -> ParseResult:
     return ParseResult("torch-trace", version, summary, ops, source,
                        {"attributed_from": mode, "schema": schema, "steps": len(steps),
                         "devices": sorted(set(filter(None, devices))), "unattributed_ms": unattributed})
+
+
+def _nests(parent: dict, e: dict) -> bool:
+    """Whether ``e`` (starting no earlier) runs inside ``parent``: it starts before the parent ends,
+    or both take no time at the same instant (``aten::detach_`` over ``detach_``). An op starting
+    as the previous one ends is its sibling."""
+    end = parent["ts"] + parent.get("dur", 0)
+    return e["ts"] < end or (parent.get("dur", 0) == 0 and e["ts"] == parent["ts"])
 
 
 def _complete(e: Any) -> bool:

@@ -71,28 +71,38 @@ def parse_trtexec_times(data: Any, source: str = "") -> ParseResult:
     return ParseResult("trtexec-times", None, summary, [], source)
 
 
+#: the percentiles after [min, max, mean, median] in a trex metric list, by how many there are: trtexec
+#: printed percentile(99%) before TensorRT 8.6 and percentile(90%), (95%), (99%) since
+_TREX_PERCENTILES = {1: ("p99_ms",), 3: ("p90_ms", "p95_ms", "p99_ms")}
+
+
+def _trex_stats(values: Any) -> dict[str, float]:
+    """A trex metric list ``[min, max, mean, median, <percentiles>]`` (ms); percentiles of another
+    count (``--percentile`` chosen by hand) are not named, so they are left out."""
+    values = values if isinstance(values, list) else []
+    keys = ["min_ms", "max_ms", "mean_ms", "median_ms", *_TREX_PERCENTILES.get(len(values) - 4, ())]
+    return {k: v for k, v in zip(keys, map(_optional, values)) if v is not None}
+
+
 def looks_like_trex_json(data: Any) -> bool:
     return isinstance(data, dict) and "performance_summary" in data
 
 
 def parse_trex_summary(data: Any, source: str = "") -> ParseResult:
-    """The summary trex derives from a trtexec log: metric lists are [min, max, mean, median, p99]."""
+    """The summary trex derives from a trtexec log: metric lists are [min, max, mean, median, p99]
+    (TensorRT < 8.6) or [min, max, mean, median, p90, p95, p99]."""
     if not looks_like_trex_json(data):
         raise ParseError(f"{source or 'input'}: not a trex summary (expected 'performance_summary')")
     perf = data["performance_summary"]
     if not isinstance(perf, dict):
         raise ParseError(f"{source or 'input'}: trex summary whose performance_summary is not an object")
 
-    def five(values: Any) -> dict[str, float]:
-        keys = ("min_ms", "max_ms", "mean_ms", "median_ms", "p99_ms")
-        return {k: v for k, v in zip(keys, map(_optional, values if isinstance(values, list) else [])) if v is not None}
-
-    summary: dict[str, Any] = five(perf.get("GPU Compute Time", []))
+    summary: dict[str, Any] = _trex_stats(perf.get("GPU Compute Time", []))
     if _optional(perf.get("Throughput")) is not None:
         summary["throughput_per_s"] = _optional(perf["Throughput"])
     for label, key in (("Latency", "host_latency"), ("Enqueue Time", "enqueue"), ("H2D Latency", "h2d"), ("D2H Latency", "d2h")):
         if label in perf:
-            summary[key] = five(perf[label])
+            summary[key] = _trex_stats(perf[label])
     options = data.get("inference_options")
     duration = str(options.get("Duration", "")) if isinstance(options, dict) else ""
     mw = re.search(r"\+\s*(\d+(?:\.\d*)?)ms warm up", duration)
