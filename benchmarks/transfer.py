@@ -53,7 +53,7 @@ def _stored_models(lut: LUT) -> dict[str, float]:
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--devices", default=DEVICES, help="comma-separated; NAME@opt=value for options")
+    p.add_argument("--devices", default=DEVICES, help="comma-separated; NAME@opt=value;opt2=value for options")
     p.add_argument("--seed", type=int, default=0, help="sub-space seed (see bench-fidelity)")
     p.add_argument("--space", default="vit-scaling", help="vit-scaling (narrowed by --seed) or any space, whole")
     p.add_argument("--models", type=int, default=30, help="held-out models measured per device")
