@@ -43,8 +43,9 @@ def build_progress(update: Callable[[int, int, str], None], note: Callable[[str]
     def on_event(event: str, info: dict[str, Any]) -> None:
         if event == "plan":
             state["todo"] = info["todo"]
-            note(f"{info['specs']} specs need {info['blocks']} unique blocks; {info['present']} already in "
-                 f"{info['out']}, measuring {info['todo']}")
+            what = f"{info['specs']} specs need" if info["specs"] else "chosen:"  # a transfer names blocks, not specs
+            note(f"{what} {info['blocks']} unique blocks; {info['present']} already in {info['out']}, "
+                 f"measuring {info['todo']}")
             for w in info.get("warnings", []):
                 note(f"warning: fingerprint differs from the table's: {w}")
             update(0, info["todo"], "")
