@@ -65,6 +65,15 @@ def test_transfer_recovers_a_known_device_from_a_quarter_of_its_blocks(source, t
     assert np.mean(np.abs(err)) < 0.05, (info["model"], info["cv_mape"])
     # the result is an ordinary table: it predicts every spec of the space
     assert np.isfinite(LUT.read(out).predict(space.grid()).raw_ms).all()
+    # `search --margin auto` works before any validation: from the transferred rows' own uncertainty
+    from lutnas.errors import InputError
+    from lutnas.search.setup import latency_margins
+
+    m = latency_margins([LUT.read(out)], "auto")["torch-cpu"]
+    assert m["source"] == "transfer" and 0.5 <= m["factor"] < 1 and m["factor"] == pytest.approx(
+        max(0.5, 1 - 2 * m["sigma_p90"]))
+    with pytest.raises(InputError, match="lut validate"):  # a measured table still needs its validation
+        latency_margins([LUT.read(path)], "auto")
     # re-running resumes: nothing new is measured, the predictions are re-derived
     again = transfer_lut([LUT.read(path)], Target(), out, QUICK, budget="25%", sentinel_every=0)
     assert again["measured"] == info["measured"] and len(pd.read_parquet(out)) == n_blocks

@@ -117,8 +117,14 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
                  f"({d['from_history']} from history); constraints: {'; '.join(d['constraints']) or 'none'}"]
         for dev, m in (d.get("margins") or {}).items():
             rule = ("the 2.3 % quantile of its errors" if m.get("method") == "quantile" else "1 + bias − 2·sd")
-            how = (f"{rule}, from the table's validated error (bias {100 * m['bias']:+.1f} %, sd {100 * m['sd_error']:.1f} %, "
-                   f"n={m['n']})" if m["source"] == "validation" else "fixed")
+            if m["source"] == "validation":
+                how = (f"{rule}, from the table's validated error (bias {100 * m['bias']:+.1f} %, "
+                       f"sd {100 * m['sd_error']:.1f} %, n={m['n']})")
+            elif m["source"] == "transfer":
+                how = (f"1 − 2·σ, σ = {100 * m['sigma_p90']:.1f} %: the 90th percentile of {m['specs']} specs' uncertainty "
+                       f"from the transferred rows; `lutnas lut validate` measures the real error")
+            else:
+                how = "fixed"
             lines.append(f"margin on {dev}: budget × {m['factor']:.3f} ({how})")
         if d["feasible"]:
             lat = ", ".join(f"{k} {v:.4g} ms" for k, v in d["latency_ms"].items())

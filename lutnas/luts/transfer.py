@@ -243,3 +243,27 @@ def predicted_rows(keys: Sequence[BlockKey], X: np.ndarray, source_ms: np.ndarra
              "protocol": protocol, "timestamp": now}
             for i, ms, u in zip(rest, pred, unc)]
     return rows, model
+
+
+def uncertainty_margin(lut: LUT, k: float = 2.0, n_specs: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """The budget factor for ``search --margin auto`` on a table with transferred rows and no stored
+    validation: ``1 − k·σ``, σ the 90th percentile over up to ``n_specs`` of the space's specs of
+    each spec's relative uncertainty Σ count·ms·u / Σ count·ms (the rows' errors taken as fully
+    correlated — one model fitted them all; measured rows count as exact). Capped to [0.5, 1]."""
+    import pandas as pd
+
+    rows = lut.rows
+    if "uncertainty" not in rows.columns or not (rows.get("method") == "transferred").any():
+        raise InputError("the table has no transferred rows to derive a margin from")
+    space = lut.space()
+    if space is None:
+        raise InputError("the table names no space")
+    specs = space.sample(n_specs, seed) if space.size > n_specs else space.grid()
+    u = np.where(rows["method"] == "transferred", pd.to_numeric(rows["uncertainty"], errors="coerce").fillna(0.0), 0.0)
+    spread = LUT(rows.assign(median_ms=rows["median_ms"].to_numpy(float) * u),
+                 {k2: v for k2, v in lut.meta.items() if k2 not in ("context", "calibration")})
+    plain = LUT(rows, {k2: v for k2, v in lut.meta.items() if k2 not in ("context", "calibration")})
+    rel = spread.predict(specs).raw_ms / plain.predict(specs).raw_ms
+    sigma = float(np.nanquantile(rel, 0.9))
+    return {"method": "transfer_uncertainty", "k": k, "sigma_p90": sigma, "specs": len(specs),
+            "factor": float(min(1.0, max(0.5, 1.0 - k * sigma)))}

@@ -39,7 +39,8 @@ def parse_latency_budgets(values: Sequence[str], devices: Sequence[str]) -> dict
 def latency_margins(luts: Sequence[LUT], margin: str | float | None) -> dict[str, dict[str, Any]]:
     """The factor each table's latency budget is multiplied by: ``auto`` derives it from the table's
     validated error (:func:`lutnas.luts.calibration.budget_margin`: 1 + bias − 2·sd, or 1 + the 2.3 %
-    quantile of its stored errors when that is smaller), a number m
+    quantile of its stored errors when that is smaller) or, for a transferred table not validated
+    yet, from its rows' uncertainties (:func:`lutnas.luts.transfer.uncertainty_margin`), a number m
     in [0, 0.5] is a fixed ``1 − m``, None or 0 keeps the budget."""
     from lutnas.luts.calibration import budget_margin
 
@@ -49,7 +50,12 @@ def latency_margins(luts: Sequence[LUT], margin: str | float | None) -> dict[str
             continue
         if str(margin) == "auto":
             try:
-                out[lut.device] = {**budget_margin(lut.meta.get("validation")), "source": "validation"}
+                if not (lut.meta.get("validation") or {}).get("n") and lut.meta.get("transfer"):
+                    from lutnas.luts.transfer import uncertainty_margin  # a transferred table, not yet validated
+
+                    out[lut.device] = {**uncertainty_margin(lut), "source": "transfer"}
+                else:
+                    out[lut.device] = {**budget_margin(lut.meta.get("validation")), "source": "validation"}
             except InputError as exc:
                 raise InputError(f"{lut.path}: {exc}") from None
             continue
