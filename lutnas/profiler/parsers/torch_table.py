@@ -168,6 +168,54 @@ def _totals(lines: list[str]) -> dict[str, float]:
     return out
 
 
+#: an operator's name (``aten::mm``, ``torch_ipex::ipex_linear``, with its shapes); a device kernel's
+#: (``void at::native::im2col_kernel<float>(...)``, ``sgemm_32x32x32_NN``, ``at::native::xpu::...``) is not
+_OP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*::[A-Za-z_][A-Za-z0-9_.]*(?:\(.*\))?$")
+
+
+def host_times(header: list[str], spans: list[tuple[int, int]], rows: list[str], time_key: str) -> list[float | None]:
+    """Each operator row's CPU total (ms; None without such a column), aligned with
+    :func:`_read_rows`' records for ``time_key``."""
+    key = next((k for k in ("CPU total", "Self CPU") if k in header), None)
+    col = {h: i for i, h in enumerate(header)}
+    out: list[float | None] = []
+    for line in rows:
+        if _ELISION.match(line):
+            continue
+        cells = _cells(line, spans)
+        if len(cells) != len(header) or not cells[0] or ms(cells[col[time_key]]) is None:
+            continue
+        out.append(ms(cells[col[key]]) if key else None)
+    return out
+
+
+#: a GPU-side ``record_function`` range (``## forward_pass ##``, ``## graph.replay ##``): it spans kernels
+_ANNOTATION = re.compile(r"^##.*##$")
+
+
+def drop_double_counted_kernels(ops: list, host: list[float | None], total_ms: float | None) -> tuple[list, dict[str, Any]]:
+    """A device table lists each operator (its self device time = the kernels it launched), the
+    kernels themselves and GPU-side annotation ranges (PyTorch's CUDA/XPU key_averages), so summing
+    every row counts the same device time two or three times. Rows that spent no CPU time are the
+    kernels and ranges (without a CPU column: names that are not an operator's). When all rows sum
+    to more than 1.25x the table's device total, the ranges leave the list if the rest comes to at
+    most 1.1x the total; then the kernels, if the operators do. Counts and sums go to ``extra``."""
+    if not total_ms or total_ms <= 0 or len(host) != len(ops):
+        return ops, {}
+    device = [op.avg_ms > 0 and (h == 0 if h is not None else not _OP_NAME.match(op.name)) for op, h in zip(ops, host)]
+    extra: dict[str, Any] = {}
+    for label, drop in (("annotations", [d and bool(_ANNOTATION.match(op.name.strip())) for op, d in zip(ops, device)]),
+                        ("kernels", device)):
+        kept = sum(op.avg_ms for op, d in zip(ops, drop) if not d)
+        gone = sum(op.avg_ms for op, d in zip(ops, drop) if d)
+        if gone > 0 and kept > 0 and kept <= 1.1 * total_ms and kept + gone > 1.25 * total_ms:
+            extra.update({f"device_{label}_dropped": sum(drop), f"device_{label}_ms": gone})
+            host = [h for h, d in zip(host, drop) if not d]
+            device = [x for x, d in zip(device, drop) if not d]
+            ops = [op for op, d in zip(ops, drop) if not d]
+    return ops, extra
+
+
 def parse_torch_table(text: str, source: str = "") -> ParseResult:
     """Every table of ``text`` is a run; the summary is the last one with a time-total line
     (else the last one), and the operators are that table's."""
@@ -190,6 +238,11 @@ def parse_torch_table(text: str, source: str = "") -> ParseResult:
         if skipped:
             partial.append(f"table {t}: {skipped} rows could not be read")
         run: dict[str, Any] = {"name": f"table {t}", "time_column": time_key, "rows": len(ops), **_totals(totals)}
+        if is_self and not time_key.startswith("Self CPU"):
+            device = time_key.split(" ", 1)[1].lower()
+            ops, dropped = drop_double_counted_kernels(ops, host_times(header, spans, rows, time_key),
+                                                       run.get(f"self_{device}_total_ms"))
+            run.update(dropped)
         if is_self:
             run["op_sum_ms"] = sum(op.avg_ms for op in ops)
         runs.append(run)
@@ -197,7 +250,8 @@ def parse_torch_table(text: str, source: str = "") -> ParseResult:
     with_total = [i for i, r in enumerate(runs) if any(k.startswith("self_") for k in r)]
     chosen_run = with_total[-1] if with_total else len(runs) - 1
     ops, time_key = table_ops[chosen_run], runs[chosen_run]["time_column"]
-    summary = {k: v for k, v in runs[chosen_run].items() if k not in ("name", "time_column", "rows")}
+    summary = {k: v for k, v in runs[chosen_run].items()
+               if k not in ("name", "time_column", "rows") and not k.startswith("device_")}
     device_total = next((k for k in summary if k.startswith("self_") and not k.startswith("self_cpu")), None)
     total_key = device_total if device_total and not time_key.startswith(("Self CPU", "CPU")) else "self_cpu_total_ms"
     if total_key in summary:
@@ -205,6 +259,7 @@ def parse_torch_table(text: str, source: str = "") -> ParseResult:
     if not ops:
         raise ParseError(f"{source or 'input'}: key_averages table has no readable rows")
     extra: dict[str, Any] = {"time_column": time_key, "self_time": time_key.startswith("Self")}
+    extra.update({k: v for k, v in runs[chosen_run].items() if k.startswith("device_")})
     if elided:
         extra["elided_rows"] = elided
     return ParseResult("torch-table", None, summary, ops, source, extra,
