@@ -4,7 +4,7 @@ For every device below a full table of a sub-space is built (resumable in ``--ou
 ``--models`` held-out models are measured once. Then for each ordered pair (source → target) and
 budget, the target's rows for the chosen blocks (k-center or random) are taken from its full
 table — the very measurements a transfer run would make — the rest are predicted from the
-source, and the transferred table predicts the held-out models. Printed: MAPE, bias and Kendall τ
+source (and from all the other tables at once), and the transferred table predicts the held-out models. Printed: MAPE, bias and Kendall τ
 against the measured models, next to the fully measured table's, and the device-seconds spent
 (the chosen rows' ``measure_s`` over the full table's). Also, against the full table itself (no
 model measured): the predicted rows' MAPE, their share within ±1 σ of the stated uncertainty, and
@@ -130,12 +130,13 @@ def main() -> None:
             rows.append([f"(again) → {target}", "-", "100", 100 * f["mape"], 100 * f["bias"], f["kendall_tau"],
                          100 * r["mape"], "-", 100 * g["mape"], g["tau"], "-", "-"])
         trows = {r["key"]: r for r in tlut.rows.to_dict("records")}
-        for source, slut in tables.items():
-            if source == target:
-                continue
-            src_ms = source_latencies([slut], keys)
+        others = [(name, [lut]) for name, lut in tables.items() if name != target]
+        if len(others) > 1:  # every other table at once (`lut transfer --from A --from B ...`)
+            others.append(("+".join(name for name, _ in others), [lut for _, (lut,) in others]))
+        for source, sluts in others:
+            src_ms = source_latencies(sluts, keys)
             X = features(keys, src_ms)
-            seconds = None if args.no_seconds else source_seconds([slut], keys)
+            seconds = None if args.no_seconds else source_seconds(sluts, keys)
             for strategy in args.strategies.split(","):
                 for pct in (float(b) for b in args.budgets.split(",")):
                     chosen = select(keys, X, max(3, round(pct / 100 * len(keys))), strategy, args.seed, seconds)
