@@ -48,3 +48,22 @@ def test_installed_onnxruntime_profile_parses(tmp_path):
     r = parse_text(open(path).read(), source=path)
     assert r.summary["count"] == 4
     assert sum(o.avg_ms for o in r.ops) <= r.summary["mean_ms"] * 1.05
+
+
+def _run(tid: int, ts: int, dur: int) -> list[dict]:
+    """One run of a two-node graph on thread ``tid`` (synthesised, in ORT's event layout)."""
+    return [{"cat": "Node", "name": f"{n}_kernel_time", "tid": tid, "dur": 10, "ts": ts + 5 + 20 * i, "ph": "X",
+             "args": {"op_name": op, "provider": "CPUExecutionProvider"}}
+            for i, (n, op) in enumerate((("fc", "Gemm"), ("sm", "Softmax")))] + [
+        {"cat": "Session", "name": "model_run", "tid": tid, "dur": dur, "ts": ts, "ph": "X", "args": {}}]
+
+
+def test_concurrent_threads_overlapping_runs_are_not_extra_runs():
+    """Two threads run the session at once (synthesised): thread 2's short run starts inside
+    thread 1's long one and ends first, so thread 1's second node lies after the latest-begun
+    window's end but still inside its own run. Four model_run events are four runs, not five."""
+    events = _run(1, 0, 100) + _run(2, 2, 10) + _run(1, 200, 50) + _run(2, 210, 40)
+    r = parse_text(json.dumps(events), source="threads.json")
+    assert r.extra["runs"] == 4 and r.summary["count"] == 4
+    assert {o.name: o.count for o in r.ops} == {"fc": 1, "sm": 1}
+    assert all(o.avg_ms == pytest.approx(0.010) for o in r.ops)

@@ -54,6 +54,8 @@ def detect_tool(text: str, source: str = "") -> str:
             for looks, tool in _JSON_KINDS:
                 if looks(data):
                     return tool
+            if trtexec_json.looks_like_layer_info(data):
+                raise trtexec_json.refuse_layer_info(data, source)
             raise ParseError(f"{source or 'input'}: JSON, but not a known tool output "
                              f"(expected a kineto trace, trtexec profile/times, trex summary or ORT profile)")
     if ort.looks_like_lines(text):

@@ -128,12 +128,22 @@ def run_count(events: list[dict[str, Any]]) -> int:
     if not n_model_runs or len(windows) < n_model_runs or not all(finite(e.get("ts")) for e in nodes):
         return n_model_runs
     starts = [w[0] for w in windows]
+    reach = _running_max([w[1] for w in windows])
     outside: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for e in nodes:
         k = bisect.bisect_right(starts, e["ts"]) - 1
-        if k < 0 or e["ts"] > windows[k][1]:
+        if k < 0 or e["ts"] > reach[k]:  # inside no run, the ones begun earlier on other threads included
             outside[k][_kernel_name(e)] += 1
     return n_model_runs + sum(max(stretch.values()) for stretch in outside.values())
+
+
+def _running_max(values: list[float]) -> list[float]:
+    """``out[k]`` = the largest of ``values[:k + 1]``: with ``model_run`` windows sorted by start,
+    the latest end of any run begun so far (concurrent sessions' runs overlap)."""
+    out: list[float] = []
+    for v in values:
+        out.append(max(v, out[-1]) if out else v)
+    return out
 
 
 def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:

@@ -44,6 +44,22 @@ def _optional(value: Any) -> float | None:
     return out if out is not None and math.isfinite(out) else None
 
 
+def looks_like_layer_info(data: Any) -> bool:
+    """``--exportLayerInfo`` JSON (the engine inspector's ``{"Layers": [...], "Bindings": [...]}``;
+    layers are objects with ``--profilingVerbosity=detailed``, bare names otherwise)."""
+    layers = data.get("Layers") if isinstance(data, dict) else None
+    return isinstance(layers, list) and all(isinstance(x, (dict, str)) for x in layers) and (
+        "Bindings" in data or any(isinstance(x, dict) and "LayerType" in x for x in layers)
+        or (bool(layers) and all(isinstance(x, str) for x in layers)))
+
+
+def refuse_layer_info(data: Any, source: str = "") -> ParseError:
+    """The one-line refusal of an ``--exportLayerInfo`` JSON: layers, but no time for any of them."""
+    n = len(data["Layers"])
+    return ParseError(f"{source or 'input'}: trtexec --exportLayerInfo JSON ({n} layers, no timings): it holds no latency; "
+                      f"export per-layer times with --exportProfile (or the run's log)")
+
+
 def looks_like_times_json(data: Any) -> bool:
     return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and "computeMs" in data[0]
 
