@@ -10,7 +10,11 @@ default protocol's 2.5 s cap on long blocks keeps the medians of 10 s of samplin
    ``default`` and under ``default`` with the old caps (10 s timed phase, warm-up by count), in the
    order A B A' B' so drift hits both alike. The capped protocol keeps the old one's fidelity when
    |A − B| is no larger than the host's own repeat error |A − A'|.
-3. vit-mini: building its table against measuring all 64 models, same protocol.
+3. Protocol relaxation: ``--relax KEY=VALUE`` (repeatable, e.g. ``ci_rel=0.03``) times
+   ``--relax-blocks`` random grid blocks under ``default`` and under ``default`` with those
+   overrides, A B A' B' per block: seconds per measurement, |A − B| against each protocol's own
+   repeat error |A − A'|, |B − B'|.
+4. vit-mini: building its table against measuring all 64 models, same protocol (``--skip-mini``).
 """
 
 from __future__ import annotations
@@ -74,12 +78,44 @@ def agreement(device: str, k: int) -> None:
           f"{np.mean([r[6] for r in rows]):.1f} s")
 
 
+def relaxation(device: str, overrides: dict[str, float], k: int) -> None:
+    dev = get_device(device)
+    base = get_protocol("default")
+    relaxed = base.replace(name="default-relaxed", **overrides)
+    blocks = get_space("vit-scaling").unique_blocks()
+    keys = [blocks[i] for i in np.random.default_rng(1).choice(len(blocks), k, replace=False)]
+    secs: dict[str, list[float]] = {"default": [], "relaxed": []}
+    diff, rep = [], {"default": [], "relaxed": []}
+    for j, key in enumerate(keys):
+        n = auto_copies(key)
+        art = dev.prepare(*build_block_copies(key, n))
+        order = [("default", base), ("relaxed", relaxed)][:: 1 if j % 2 == 0 else -1]
+        meds: dict[str, list[float]] = {"default": [], "relaxed": []}
+        for name, prot in order + order:
+            t = time.perf_counter()
+            meds[name].append(dev.measure(art, prot, key).median_ms)
+            secs[name].append(time.perf_counter() - t)
+        diff.append(abs(np.log(np.mean(meds["default"]) / np.mean(meds["relaxed"]))))
+        for name in rep:
+            rep[name].append(abs(np.log(meds[name][0] / meds[name][1])))
+    print(f"relaxed protocol ({', '.join(f'{k}={v}' for k, v in overrides.items())}) on {k} random blocks: "
+          f"{np.mean(secs['relaxed']):.2f} s per measurement vs {np.mean(secs['default']):.2f} s; "
+          f"|default − relaxed| {100 * np.mean(np.expm1(diff)):.1f} % (median {100 * np.median(np.expm1(diff)):.1f} %); "
+          f"repeat error default {100 * np.mean(np.expm1(rep['default'])):.1f} % (median "
+          f"{100 * np.median(np.expm1(rep['default'])):.1f} %), relaxed {100 * np.mean(np.expm1(rep['relaxed'])):.1f} % "
+          f"(median {100 * np.median(np.expm1(rep['relaxed'])):.1f} %)")
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--device", default="torch-cpu")
     p.add_argument("--from", dest="from_table", default=None, help="report on a table built in one go; do not build")
     p.add_argument("--agree", type=int, default=12, help="long blocks timed under both protocols (0: skip)")
     p.add_argument("--skip-full", action="store_true", help="skip the full build")
+    p.add_argument("--relax", action="append", default=[], metavar="KEY=VALUE",
+                   help="compare default with these protocol overrides (repeatable)")
+    p.add_argument("--relax-blocks", type=int, default=30, help="random blocks for --relax")
+    p.add_argument("--skip-mini", action="store_true", help="skip the vit-mini build-vs-models comparison")
     args = p.parse_args()
     protocol = get_protocol(args.protocol)
     dev = get_device(args.device)
@@ -97,6 +133,10 @@ def main() -> None:
             print(f"recheck: {info.get('recheck')}")
     if args.agree:
         agreement(args.device, args.agree)
+    if args.relax:
+        relaxation(args.device, {k: float(v) for k, v in (o.split("=", 1) for o in args.relax)}, args.relax_blocks)
+    if args.skip_mini:
+        return
     mini = get_space("vit-mini")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
