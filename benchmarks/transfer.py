@@ -71,7 +71,10 @@ def main() -> None:
     if args.tables:
         for path in args.tables.split(","):
             lut = LUT.read(path)
-            given[lut.device] = (lut, Path(path))
+            name = lut.device
+            if name in given:  # two tables of one device with other options (threads=2, xnnpack=false...)
+                name += "@" + ";".join(f"{k}={v}" for k, v in (lut.meta.get("device_params") or {}).items())
+            given[name] = (lut, Path(path))
         args.devices = ",".join(given)
         space = next(iter(given.values()))[0].space()
     else:
@@ -86,7 +89,7 @@ def main() -> None:
     for text in args.devices.split(","):
         if text in given:
             lut, path = given[text]
-            dev = get_device(text, **(lut.meta.get("device_params") or {}))
+            dev = get_device(lut.device, **(lut.meta.get("device_params") or {}))
             tables[text] = lut
             info = {"rows": len(lut.rows), "measured": 0}
             path = out / f"{path.stem}.parquet"
