@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q -c constraints.txt
 LUTNAS := $(VENV)/bin/lutnas
 OUT    ?= out
 
-.PHONY: demo test install install-test bench-noise bench-allocator bench-fidelity bench-transfer bench-search-hit bench-build bench-search-throughput bench-search-quality bench-scale seed000 clean
+.PHONY: demo test install install-test bench-noise bench-allocator bench-model-vs-rows bench-fidelity bench-transfer bench-search-hit bench-build bench-search-throughput bench-search-quality bench-scale seed000 clean
 
 $(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-noise: install
 
 bench-allocator: install
 	$(PY) -m benchmarks.allocator $(ARGS)
+
+bench-model-vs-rows: install
+	$(PY) -m benchmarks.model_vs_rows $(ARGS)
 
 # ARGS passes options through, e.g. make bench-fidelity ARGS="--seed 7 --load"
 bench-fidelity: install-test
