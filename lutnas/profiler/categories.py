@@ -145,7 +145,7 @@ def categorize_by_name(name: str, op_type: str = "") -> str | None:
     for pattern, cat in _NAME_RULES:
         if pattern.search(text):
             return cat
-    if re.search(r"(conv|gelu|erf|add|mul|concat|pool|relu|copy|reformat|tanh|sigmoid|mean|sub|div|pow|sqrt|rsqrt|cast|const)", text, re.I):
+    if re.search(r"(conv|gelu|erf|add|mul|concat|pool|relu|copy|reformat|tanh|sigmoid|mean|sub|div|pow|sqrt|rsqrt|cast|const|lstm|gru|stft)", text, re.I):
         return OTHERS
     return None
 
@@ -155,7 +155,7 @@ def empty_breakdown() -> dict[str, float]:
 
 
 # -- delegates and XNNPACK's own operator descriptions -------------------------------------------
-_DELEGATE = re.compile(r"delegate|ExecutionProvider|TRTKernel_|EP-subgraph|^DISPATCH(_OP)?$", re.I)
+_DELEGATE = re.compile(r"delegate|ExecutionProvider|TRTKernel_|EP-subgraph|DmlFusedNode|^DISPATCH(_OP)?$", re.I)
 
 
 def is_delegate(op_type: str) -> bool:

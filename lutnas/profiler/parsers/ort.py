@@ -177,7 +177,8 @@ def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
     ops = []
     for name, t in sorted(totals.items(), key=lambda kv: -kv[1]):
         op_type = types[name]
-        cat = OTHERS if is_delegate(op_type) else (ONNX_BY_TYPE.get(op_type) or categorize_by_name(name, op_type))
+        delegate = is_delegate(op_type) or is_delegate(name)  # an EP's fused subgraph (DmlFusedNode_0_41, ...)
+        cat = OTHERS if delegate else (ONNX_BY_TYPE.get(op_type) or categorize_by_name(name, op_type))
         ops.append(make_op(name, op_type, t / n_runs, 100 * t / total if total else None,
                            max(1, round(counts[name] / n_runs)), cat))
     version = None
