@@ -65,6 +65,8 @@ def test_transfer_recovers_a_known_device_from_a_quarter_of_its_blocks(source, t
     assert np.mean(np.abs(err)) < 0.05, (info["model"], info["cv_mape"])
     # the result is an ordinary table: it predicts every spec of the space
     assert np.isfinite(LUT.read(out).predict(space.grid()).raw_ms).all()
+    shown = LUT.read(out).summary(regressor=False)["transfer"]  # `lut show` says which rows were predicted
+    assert shown["rows"] == len(pred) and shown["sources"] == ["ort-cpu"] and shown["uncertainty_median"] > 0
     # `search --margin auto` works before any validation: from the transferred rows' own uncertainty
     from lutnas.errors import InputError
     from lutnas.search.setup import latency_margins

@@ -171,6 +171,12 @@ def show_cmd(path, regressor, as_json) -> None:
             c = d["coverage"]
             lines.append(f"coverage: {c['measured']}/{c['space_blocks']} blocks of the space ({c['fraction']:.0%})"
                          if c["fraction"] is not None else "coverage: unknown (the table's space holds no blocks)")
+        if d.get("transfer"):
+            t = d["transfer"]
+            cv = f", cross-validated MAPE {100 * t['cv_mape']:.1f} %" if t.get("cv_mape") is not None else ""
+            unc = f", median uncertainty ±{100 * t['uncertainty_median']:.1f} %" if t.get("uncertainty_median") else ""
+            lines.append(f"transferred: {t['rows']} of {d['rows']} rows predicted from {', '.join(t['sources'] or [])} "
+                         f"by {t['model']}{cv}{unc}; `lutnas lut validate` measures the table's real error")
         fp = d.get("fingerprint") or {}
         lines.append("fingerprint: " + ", ".join(f"{k}={v}" for k, v in fp.items() if v is not None))
         if d.get("calibration"):

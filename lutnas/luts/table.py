@@ -426,6 +426,15 @@ class LUT:
             "slowest": [{"key": r["key"], "median_ms": float(r["median_ms"])}
                         for r in rows.nlargest(top, "median_ms").to_dict("records")],
         }
+        transfer = self.meta.get("transfer")
+        if transfer and "method" in rows:
+            import pandas as pd
+
+            moved = rows["method"] == "transferred"
+            u = pd.to_numeric(rows.loc[moved, "uncertainty"], errors="coerce") if "uncertainty" in rows else None
+            data["transfer"] = {"rows": int(moved.sum()), "sources": transfer.get("source_devices"),
+                                "model": transfer.get("model"), "cv_mape": (transfer.get("cv_mape") or {}).get(transfer.get("model")),
+                                "uncertainty_median": float(u.median()) if u is not None and len(u) else None}
         if space is not None:
             keys = space.module_keys() if self.granularity == "modules" else space.unique_blocks()
             needed = {k.canonical() for k in keys}
