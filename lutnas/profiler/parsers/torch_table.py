@@ -113,13 +113,15 @@ def _calls_column(header: list[str]) -> str | None:
 
 
 def _read_rows(header: list[str], spans: list[tuple[int, int]], rows: list[str], time_key: str,
-               closed: bool) -> tuple[list, int, int]:
-    """(operator records, unreadable rows, elided rows) of one table. Lines after the last
-    readable row of a table whose closing rule is missing are the text that follows it."""
+               closed: bool) -> tuple[list, list[float | None], int, int]:
+    """(operator records, each one's CPU total in ms — None without a CPU column —, unreadable
+    rows, elided rows) of one table. Lines after the last readable row of a table whose closing
+    rule is missing are the text that follows it."""
     col = {h: i for i, h in enumerate(header)}
     calls_key = _calls_column(header)
     pct_key = f"{time_key} %" if f"{time_key} %" in col else None
-    ops, skipped, elided, pending = [], 0, 0, 0
+    host_key = next((k for k in ("CPU total", "Self CPU") if k in col), None)
+    ops, host, skipped, elided, pending = [], [], 0, 0, 0
     for line in rows:
         if _ELISION.match(line):
             elided += 1
@@ -139,11 +141,12 @@ def _read_rows(header: list[str], spans: list[tuple[int, int]], rows: list[str],
             pct_value = None
         ops.append(make_op(name, name, value, pct_value,
                            int(calls) if calls.isascii() and calls.isdigit() else 1, categorize_torch_op(name)))
-    return ops, skipped + (pending if closed else 0), elided
+        host.append(ms(cells[col[host_key]]) if host_key else None)
+    return ops, host, skipped + (pending if closed else 0), elided
 
 
 def _best_column(header: list[str], spans: list[tuple[int, int]], rows: list[str], closed: bool,
-                 candidates: list[tuple[str, bool]]) -> tuple[str, bool, tuple[list, int, int]]:
+                 candidates: list[tuple[str, bool]]) -> tuple[str, bool, tuple[list, list[float | None], int, int]]:
     """The first candidate column with a non-zero time (a CPU-only run of PyTorch <= 1.3 printed
     CUDA columns of zeros), else the first."""
     first = None
@@ -173,22 +176,6 @@ def _totals(lines: list[str]) -> dict[str, float]:
 _OP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*::[A-Za-z_][A-Za-z0-9_.]*(?:\(.*\))?$")
 
 
-def host_times(header: list[str], spans: list[tuple[int, int]], rows: list[str], time_key: str) -> list[float | None]:
-    """Each operator row's CPU total (ms; None without such a column), aligned with
-    :func:`_read_rows`' records for ``time_key``."""
-    key = next((k for k in ("CPU total", "Self CPU") if k in header), None)
-    col = {h: i for i, h in enumerate(header)}
-    out: list[float | None] = []
-    for line in rows:
-        if _ELISION.match(line):
-            continue
-        cells = _cells(line, spans)
-        if len(cells) != len(header) or not cells[0] or ms(cells[col[time_key]]) is None:
-            continue
-        out.append(ms(cells[col[key]]) if key else None)
-    return out
-
-
 #: a GPU-side ``record_function`` range (``## forward_pass ##``, ``## graph.replay ##``): it spans kernels
 _ANNOTATION = re.compile(r"^##.*##$")
 
@@ -204,13 +191,12 @@ def drop_double_counted_kernels(ops: list, host: list[float | None], total_ms: f
         return ops, {}
     device = [op.avg_ms > 0 and (h == 0 if h is not None else not _OP_NAME.match(op.name)) for op, h in zip(ops, host)]
     extra: dict[str, Any] = {}
-    for label, drop in (("annotations", [d and bool(_ANNOTATION.match(op.name.strip())) for op, d in zip(ops, device)]),
-                        ("kernels", device)):
+    for label in ("annotations", "kernels"):  # each pass judges the rows the one before kept
+        drop = [d and (label == "kernels" or bool(_ANNOTATION.match(op.name.strip()))) for op, d in zip(ops, device)]
         kept = sum(op.avg_ms for op, d in zip(ops, drop) if not d)
         gone = sum(op.avg_ms for op, d in zip(ops, drop) if d)
         if gone > 0 and kept > 0 and kept <= 1.1 * total_ms and kept + gone > 1.25 * total_ms:
             extra.update({f"device_{label}_dropped": sum(drop), f"device_{label}_ms": gone})
-            host = [h for h, d in zip(host, drop) if not d]
             device = [x for x, d in zip(device, drop) if not d]
             ops = [op for op, d in zip(ops, drop) if not d]
     return ops, extra
@@ -233,15 +219,14 @@ def parse_torch_table(text: str, source: str = "") -> ParseResult:
         if not candidates:
             raise ParseError(f"{source or 'input'}: key_averages table {t} has no time column "
                              f"(columns: {', '.join(h for h in header if h)}); print it with a Self CPU or CPU total column")
-        time_key, is_self, (ops, skipped, cut) = _best_column(header, spans, rows, closed, candidates)
+        time_key, is_self, (ops, host, skipped, cut) = _best_column(header, spans, rows, closed, candidates)
         elided += cut
         if skipped:
             partial.append(f"table {t}: {skipped} rows could not be read")
         run: dict[str, Any] = {"name": f"table {t}", "time_column": time_key, "rows": len(ops), **_totals(totals)}
         if is_self and not time_key.startswith("Self CPU"):
             device = time_key.split(" ", 1)[1].lower()
-            ops, dropped = drop_double_counted_kernels(ops, host_times(header, spans, rows, time_key),
-                                                       run.get(f"self_{device}_total_ms"))
+            ops, dropped = drop_double_counted_kernels(ops, host, run.get(f"self_{device}_total_ms"))
             run.update(dropped)
         if is_self:
             run["op_sum_ms"] = sum(op.avg_ms for op in ops)
