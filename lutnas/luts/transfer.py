@@ -260,9 +260,9 @@ def uncertainty_margin(lut: LUT, k: float = 2.0, n_specs: int = 2000, seed: int 
         raise InputError("the table names no space")
     specs = space.sample(n_specs, seed) if space.size > n_specs else space.grid()
     u = np.where(rows["method"] == "transferred", pd.to_numeric(rows["uncertainty"], errors="coerce").fillna(0.0), 0.0)
-    spread = LUT(rows.assign(median_ms=rows["median_ms"].to_numpy(float) * u),
-                 {k2: v for k2, v in lut.meta.items() if k2 not in ("context", "calibration")})
-    plain = LUT(rows, {k2: v for k2, v in lut.meta.items() if k2 not in ("context", "calibration")})
+    bare = {key: v for key, v in lut.meta.items() if key not in ("context", "calibration")}  # Σ rows × counts only
+    spread = LUT(rows.assign(median_ms=rows["median_ms"].to_numpy(float) * u), bare)
+    plain = LUT(rows, bare)
     rel = spread.predict(specs).raw_ms / plain.predict(specs).raw_ms
     sigma = float(np.nanquantile(rel, 0.9))
     return {"method": "transfer_uncertainty", "k": k, "sigma_p90": sigma, "specs": len(specs),

@@ -86,8 +86,7 @@ def transfer_lut(sources: Sequence[LUT], device: Device | str, out: str | Path, 
     rows += new_rows
     meta["transfer"] = {"sources": result["sources"], "source_devices": [s.device for s in sources], "strategy": strategy,
                         "budget": str(budget), "measured": len(measured_idx), "predicted": rest,
-                        "model": model.name, "cv_mape": model.cv_mape, "uncertainty": model.rel_error,
-                        "row_uncertainty_median": row_u, "seed": seed}
+                        "model": model.name, "cv_mape": model.cv_mape, "uncertainty": model.rel_error, "seed": seed}
     write_table(rows, meta, out)
     result.update({"predicted": rest, "model": model.name, "cv_mape": model.cv_mape,
                    "uncertainty": model.rel_error, "row_uncertainty_median": row_u, "rows": len(rows)})
