@@ -115,6 +115,7 @@ def main() -> None:
         print(f"  {text}: {info['rows']} rows ({info['measured']} measured now), {len(held[text])} held-out models "
               f"({'its stored validation' if stored else 'measured'})", flush=True)
     specs = space.grid() if space.size <= 3000 else space.sample(3000, 1)
+    again = LUT.read(args.repeat) if args.repeat else None
     rows = []
     for target, tlut in tables.items():
         full = fidelity(tlut.predict(held[target]).raw_ms, measured[target])
@@ -122,16 +123,15 @@ def main() -> None:
         full_grid = tlut.predict(specs).raw_ms
         rows.append([f"(full) → {target}", "-", "100", 100 * full["mape"], 100 * full["bias"], full["kendall_tau"],
                      "-", "-", "-", "-", full_s, 1.0])
-        if args.repeat and LUT.read(args.repeat).device == target:
-            again = LUT.read(args.repeat)
+        if again is not None and again.device == target:
             # at the first table's host speed (the median row ratio out), as a rebaseline would express it
             scale = float(np.median(tlut.lookup_keys(keys)[0] / again.lookup_keys(keys)[0]))
             print(f"  --repeat {args.repeat}: rows × {scale:.3f} (the two builds' median row ratio)")
-            g = _agreement(scale * again.predict(specs).raw_ms, full_grid)
+            g = fidelity(scale * again.predict(specs).raw_ms, full_grid)
             f = fidelity(scale * again.predict(held[target]).raw_ms, measured[target])
-            r = _agreement(scale * again.lookup_keys(keys)[0], tlut.lookup_keys(keys)[0])
+            r = fidelity(scale * again.lookup_keys(keys)[0], tlut.lookup_keys(keys)[0])
             rows.append([f"(again) → {target}", "-", "100", 100 * f["mape"], 100 * f["bias"], f["kendall_tau"],
-                         100 * r["mape"], "-", 100 * g["mape"], g["tau"], "-", "-"])
+                         100 * r["mape"], "-", 100 * g["mape"], g["kendall_tau"], "-", "-"])
         trows = {r["key"]: r for r in tlut.rows.to_dict("records")}
         others = [(name, [lut]) for name, lut in tables.items() if name != target]
         if len(others) > 1:  # every other table at once (`lut transfer --from A --from B ...`)
@@ -151,27 +151,19 @@ def main() -> None:
                     truth = np.array([float(trows[r["key"]]["median_ms"]) for r in new])
                     pred = np.array([r["median_ms"] for r in new])
                     within = float(np.mean(np.abs(np.log(truth / pred)) <= np.log1p([r["uncertainty"] for r in new])))
-                    g = _agreement(lut.predict(specs).raw_ms, full_grid)
+                    g = fidelity(lut.predict(specs).raw_ms, full_grid)
                     secs = float(sum(float(r.get("measure_s") or 0.0) for r in have.values()))
                     rows.append([f"{source} → {target}", strategy, f"{pct:g}", 100 * f["mape"], 100 * f["bias"],
-                                 f["kendall_tau"], 100 * float(np.mean(np.abs(pred / truth - 1))), 100 * within,
-                                 100 * g["mape"], g["tau"], secs, full_s / secs if secs else float("nan")])
+                                 f["kendall_tau"], 100 * fidelity(pred, truth)["mape"], 100 * within,
+                                 100 * g["mape"], g["kendall_tau"], secs, full_s / secs if secs else float("nan")])
                     print(f"  {source} → {target} {strategy} {pct:g} %: MAPE {100 * f['mape']:.1f} % "
-                          f"(full {100 * full['mape']:.1f} %), τ {f['kendall_tau']:.3f}, grid τ {g['tau']:.3f}, "
+                          f"(full {100 * full['mape']:.1f} %), τ {f['kendall_tau']:.3f}, grid τ {g['kendall_tau']:.3f}, "
                           f"model {model.name}", flush=True)
     print()
     print(table(rows, ["pair", "strategy", "% measured", "MAPE %", "bias %", "Kendall τ", "rows MAPE %",
                        "rows in ±1σ %", "grid MAPE %", "grid τ", "device-s", "× fewer"]))
     print("MAPE, bias, Kendall τ: against the held-out models as measured; rows and grid: against the full table")
     print(f"tables in {out}")
-
-
-def _agreement(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
-    """MAPE and Kendall τ-b of ``pred`` against ``ref`` (same specs or rows)."""
-    from scipy.stats import kendalltau
-
-    pred, ref = np.asarray(pred, float), np.asarray(ref, float)
-    return {"mape": float(np.mean(np.abs(pred / ref - 1))), "tau": float(kendalltau(pred, ref)[0])}
 
 
 if __name__ == "__main__":
