@@ -12,6 +12,7 @@ as skipped (a partial parse).
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -116,19 +117,23 @@ def _kernel_name(event: dict[str, Any]) -> str | None:
     return name if event.get("cat") == "Node" and name.endswith("_kernel_time") else None
 
 
+def _is_model_run(event: dict[str, Any]) -> bool:
+    return event.get("cat") == "Session" and event.get("name") == "model_run"
+
+
 def run_count(events: list[dict[str, Any]]) -> int:
     """Runs the profile holds: its ``model_run`` events, plus the runs among node events outside
     every ``model_run`` (a profile cut before its last ``model_run``, or pasted without it), each
     such stretch counted by its most frequent node. 0 without ``model_run`` events; the runs'
     own count when some node event has no start time."""
-    windows = sorted((e.get("ts"), e["ts"] + e.get("dur", 0)) for e in events
-                     if e.get("cat") == "Session" and e.get("name") == "model_run" and finite(e.get("ts")))
-    n_model_runs = sum(1 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    model_runs = [e for e in events if _is_model_run(e)]
+    n_model_runs = len(model_runs)
+    windows = sorted((e["ts"], e["ts"] + e.get("dur", 0)) for e in model_runs if finite(e.get("ts")))
     nodes = [e for e in events if _kernel_name(e)]
     if not n_model_runs or len(windows) < n_model_runs or not all(finite(e.get("ts")) for e in nodes):
         return n_model_runs
     starts = [w[0] for w in windows]
-    reach = _running_max([w[1] for w in windows])
+    reach = list(itertools.accumulate((w[1] for w in windows), max))  # the latest end of any run begun so far
     outside: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for e in nodes:
         k = bisect.bisect_right(starts, e["ts"]) - 1
@@ -137,26 +142,17 @@ def run_count(events: list[dict[str, Any]]) -> int:
     return n_model_runs + sum(max(stretch.values()) for stretch in outside.values())
 
 
-def _running_max(values: list[float]) -> list[float]:
-    """``out[k]`` = the largest of ``values[:k + 1]``: with ``model_run`` windows sorted by start,
-    the latest end of any run begun so far (concurrent sessions' runs overlap)."""
-    out: list[float] = []
-    for v in values:
-        out.append(max(v, out[-1]) if out else v)
-    return out
-
-
 def parse_ort_profile_events(events: Any, source: str = "") -> ParseResult:
     if isinstance(events, dict):
         events = events.get("traceEvents", [])
     if not isinstance(events, list) or not any(isinstance(e, dict) and e.get("cat") in ("Node", "Session") for e in events):
         raise ParseError(f"{source or 'input'}: not an ONNX Runtime profile (expected a list of Session/Node events)")
     events = [e for e in events if isinstance(e, dict) and finite(e.get("dur", 0))]
-    runs = [e.get("dur", 0) / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    runs = [e.get("dur", 0) / 1e3 for e in events if _is_model_run(e)]
     durations: dict[str, list[float]] = defaultdict(list)
     types: dict[str, str] = {}
     for e in events:
-        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
+        if not _kernel_name(e):
             continue
         args = e.get("args") if isinstance(e.get("args"), dict) else {}
         op_type = str(args.get("op_name", ""))
