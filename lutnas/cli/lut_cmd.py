@@ -213,6 +213,7 @@ def transfer_cmd(sources, device, device_options, budget, strategy, seed, batch,
                  as_json) -> None:
     """A table for a new device from a share of its blocks: measure the chosen ones, predict the
     rest from the --from tables (rows marked method=transferred, with their uncertainty)."""
+    from lutnas.luts.transfer import FEW_MEASURED
     from lutnas.measure.transfer import transfer_lut
 
     tables = [LUT.read(p) for p in sources]
@@ -242,8 +243,8 @@ def transfer_cmd(sources, device, device_options, budget, strategy, seed, batch,
         if not d["complete"]:
             return f"{d['measured']} of {d['chosen']} chosen blocks measured in {d['out']}; re-run to resume"
         cv = ", ".join(f"{k} {100 * v:.1f} %" for k, v in d["cv_mape"].items())
-        few = ("\nonly {0} blocks measured: models fitted on fewer than ~30 err by 20-30 % per row in our "
-               "benchmarks; a larger --budget buys accuracy".format(d["measured"]) if d["measured"] < 30 else "")
+        few = (f"\nonly {d['measured']} blocks measured: models fitted on fewer than ~{FEW_MEASURED} err by 20-30 % "
+               f"per row in our benchmarks; a larger --budget buys accuracy" if d["measured"] < FEW_MEASURED else "")
         return (f"{d['out']}: {d['measured']} blocks measured ({d['strategy']}, {d['device_seconds']:.0f} device-seconds), "
                 f"{d['predicted']} predicted by {d['model']} (cross-validated MAPE: {cv}; uncertainty "
                 f"±{100 * d['uncertainty']:.1f} %, per row median ±{100 * d['row_uncertainty_median']:.1f} %){few}")

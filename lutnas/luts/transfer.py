@@ -42,6 +42,8 @@ CANDIDATES = ("ratio", "loglinear", "boosted", "gp")
 # too few blocks fit anything else (with 11 blocks, leave-one-out picked it for 4 of 20 device pairs
 # and it then erred by 48 % per row, twice the log-linear model); trees only from 30 blocks.
 MIN_BLOCKS = {"ratio": 3, "loglinear": 3, "boosted": 30, "gp": 5}
+#: fewer measured blocks than this and every model erred by 20-30 % per row (docs/benchmarks.md)
+FEW_MEASURED = 30
 MAX_BLOCKS = {"ratio": 9}
 
 
