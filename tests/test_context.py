@@ -77,6 +77,7 @@ def test_prediction_is_hot_blocks_plus_streaming_the_model_weights(tmp_path):
 class Streaming(TorchCPUDevice):
     """Per call: 1e-6 ms per parameter, plus the call's weights W (MiB) × TRUE(W) — a block's time
     rises with the working set exactly as the curve says."""
+    supports_paired = False  # analytic times: no reference to pair with
 
     def time(self, artifact, protocol):
         params = sum(p.numel() for p in artifact.payload.parameters())

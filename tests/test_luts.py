@@ -278,6 +278,7 @@ class _DriftingDevice:
         from lutnas.devices.torch_cpu import TorchCPUDevice
 
         class Drifting(TorchCPUDevice):
+            supports_paired = False  # analytic times: no reference to pair with
             def time(self, artifact, protocol):
                 params = sum(p.numel() for p in artifact.payload.parameters())
                 base = 0.05 + params * 1e-6
@@ -359,6 +360,7 @@ def test_self_check_finds_contradicting_rows_and_recheck_fixes_them(tmp_path):
     from lutnas.devices.torch_cpu import TorchCPUDevice
 
     class Glitchy(TorchCPUDevice):
+        supports_paired = False  # analytic times: no reference to pair with
         def time(self, artifact, protocol):
             params = sum(p.numel() for p in artifact.payload.parameters())
             base = 0.05 + params * 1e-6
@@ -487,6 +489,7 @@ def test_a_calibration_the_held_out_models_contradict_is_not_applied(tmp_path):
     held = [s for s in specs[5:] if s.params() not in slow][:10]
 
     class Skewed(TorchCPUDevice):
+        supports_paired = False  # analytic times: no reference to pair with
         def time(self, artifact, protocol):
             params = sum(p.numel() for p in artifact.payload.parameters())
             return [params * 1e-6 * (1.3 if params in slow else 1.0)] * 8, {}
@@ -573,3 +576,71 @@ def test_rebaseline_clears_host_flags_the_new_baseline_no_longer_supports(tmp_pa
     assert flags[2] == (True, "flagged (CV 20%)")
     assert flags[4][0] and flags[4][1].startswith("host 1.20x slower")
     assert flags[5] == (False, None)  # a fast row was never flagged for the host
+
+
+class _PairedDrifting:
+    """torch-cpu's prepare, timed by the real protocol on a simulated clock: a call costs
+    (0.05 ms + 1 ns per parameter) × the host's slowdown, which a test changes at will. It can pair
+    (mechanics of paired timing; no real time is measured)."""
+
+    @staticmethod
+    def make(slowdown: list[float]):
+        from lutnas.devices.torch_cpu import TorchCPUDevice
+        from lutnas.profiler.protocol import run_protocol
+
+        clock = {"now": 0.0}
+
+        def call(artifact):
+            cost = (0.05 + sum(p.numel() for p in artifact.payload.parameters()) * 1e-6) / 1e3
+
+            def run():
+                clock["now"] += cost * slowdown[0]
+            return run
+
+        class Paired(TorchCPUDevice):
+            def time(self, artifact, protocol, reference=None):
+                ref = (call(reference.artifact), reference.baseline_ms) if reference is not None else None
+                return run_protocol(call(artifact), protocol, clock=lambda: clock["now"], reference=ref)
+
+        return Paired()
+
+
+def test_paired_build_and_validation_read_the_same_on_a_host_that_slows_down(tmp_path):
+    """A table built paired while the host slows by 30 % halfway: every row reads what it reads at
+    the baseline speed (host_ratio records the slowdown, nothing is flagged or paused), and a paired
+    validation on a host 1.7x slower measures the models exactly as on the steady host."""
+    from lutnas.measure.validate import validate
+
+    slowdown = [1.0]
+    space = get_space("vit-mini", SMALL)
+    steady_path, path = tmp_path / "steady.parquet", tmp_path / "paired.parquet"
+    q = QUICK.replace(min_sample_ms=0)
+    build_lut(_PairedDrifting.make([1.0]), space, space.grid(), steady_path, q, ops=False, sentinel_every=2,
+              pause_s=0.0, recheck=False)
+    events = []
+
+    def on(event, info):
+        events.append(event)
+        if event == "row" and info["done"] == 3:
+            slowdown[0] = 1.3
+
+    device = _PairedDrifting.make(slowdown)
+    build_lut(device, space, space.grid(), path, q, ops=False, sentinel_every=2, pause_s=0.0, recheck=False,
+              progress=on)
+    lut, steady = LUT.read(path), LUT.read(steady_path)
+    assert lut.meta["timing"] == "paired" and "pause" not in events
+    rows = lut.rows.set_index("key").loc[steady.rows["key"]]
+    # most rows ran at 1.3: the finished table is expressed at that typical speed (rebaselined)
+    f = lut.meta["sentinel"]["rebaselined"]
+    assert f == pytest.approx(1.3)
+    assert rows["median_ms"].to_numpy() / f == pytest.approx(steady.rows["median_ms"].to_numpy(), rel=1e-9)
+    assert not rows["flagged"].any() and sorted(set(rows["host_ratio"].round(6))) == [round(1 / 1.3, 6), 1.0]
+    specs = [parse_spec(s) for s in ("d=2,h=2,e=32,r=2,I=64,p=16", "d=2,h=2,e=32,r=4,I=64,p=32")]
+    truth = validate(lut, device, specs, q, drift_rows=2, repeats=2)
+    slowdown[0] = 1.3 * 1.7
+    slow = validate(LUT.read(path), device, specs, q, drift_rows=2, repeats=2)
+    assert slow["sentinel"]["paired"] and slow["sentinel"]["median_ratio"] == pytest.approx(1.7)
+    for got, want in zip(slow["models"], truth["models"]):
+        assert got["measured_runs_ms"] == pytest.approx(want["measured_runs_ms"], rel=1e-9)
+    assert [r["change"] for r in slow["drift"]["rows"]] == pytest.approx([0.0, 0.0], abs=1e-9)
+    assert slow["as_measured"]["bias"] < -0.3  # as measured, the slow host's models read 2.2x the table

@@ -95,3 +95,33 @@ def test_presets_and_bad_parameters():
         Protocol(min_runs=0)
     with pytest.raises(InputError, match="no parameter"):
         get_protocol("quick", warmup=3)
+
+
+def test_paired_timing_cancels_a_host_that_changes_speed_mid_measurement():
+    """Target (2 ms) and reference (0.5 ms) on a host that runs 1.5x slower after 200 ms: each sample
+    comes back at the reference's baseline speed, so every sample reads 2 ms exactly; unpaired, the
+    same run mixes 2 and 3 ms."""
+    t = {"now": 0.0}
+
+    def speed() -> float:
+        return 1.5 if t["now"] > 0.2 else 1.0
+
+    def target():
+        t["now"] += 2e-3 * speed()
+
+    def ref():
+        t["now"] += 0.5e-3 * speed()
+
+    p = get_protocol("quick", min_time_ms=2_000, min_runs=10, min_sample_ms=0, max_time_ms=10_000)
+    plain, _ = run_protocol(target, p, clock=lambda: t["now"])
+    assert min(plain) == pytest.approx(2.0) and max(plain) == pytest.approx(3.0)
+    t["now"] = 0.0
+    samples, info = run_protocol(target, p, clock=lambda: t["now"], reference=(ref, 0.5))
+    # groups within two reference timings of the change mix both speeds in their window; every
+    # other group reads the baseline-speed time exactly
+    exact = [s for s in samples if s == pytest.approx(2.0)]
+    assert len(exact) >= 0.9 * len(samples) and all(1.6 < s < 2.5 for s in samples)
+    assert info["paired"] and info["host_ratio"] == pytest.approx(1.5) and info["reference_timings"] >= 5
+    assert info["raw_median_ms"] == pytest.approx(3.0)
+    with pytest.raises(InputError, match="baseline"):
+        run_protocol(target, p, clock=lambda: t["now"], reference=(ref, 0.0))

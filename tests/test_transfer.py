@@ -23,6 +23,7 @@ def _params(module) -> int:
 
 class Target(TorchCPUDevice):
     """Latency per call = 3 ns per parameter: per block, 3e-6 ms × the block's parameters."""
+    supports_paired = False  # analytic times: no reference to pair with
 
     name = "torch-cpu"
 

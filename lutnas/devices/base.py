@@ -45,12 +45,24 @@ class Artifact:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The reference of paired timing: a prepared artifact of this device (the drift sentinel's block)
+    and its time at the table's host speed (ms). See :func:`lutnas.profiler.protocol.run_protocol`."""
+
+    artifact: Artifact
+    baseline_ms: float
+
+
 class Device(abc.ABC):
     """A named runner. Constructor arguments are stored, validated on first use (scikit-learn)."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     supports_op_profile: ClassVar[bool] = False
+    #: runs target and reference in one process, so a measurement can be paired with a reference
+    #: (:meth:`measure`'s ``reference``); a phone's ``benchmark_model`` or an engine file cannot
+    supports_paired: ClassVar[bool] = False
     #: parameter names the constructor accepts, with defaults (recorded in every table)
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -98,17 +110,26 @@ class Device(abc.ABC):
         """Export or wrap ``module`` for this device; cached by content hash."""
 
     @abc.abstractmethod
-    def time(self, artifact: Artifact, protocol: Protocol) -> tuple[list[float], dict[str, Any]]:
-        """Per-run times in ms under ``protocol`` and information on how they were taken."""
+    def time(self, artifact: Artifact, protocol: Protocol,
+             reference: Reference | None = None) -> tuple[list[float], dict[str, Any]]:
+        """Per-run times in ms under ``protocol`` and information on how they were taken; with a
+        ``reference`` (devices that :attr:`supports_paired`), paired timing at its baseline speed."""
 
     def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
         """Per-operator records (ms per inference). Devices without a profiler raise."""
         raise DeviceError(f"device {self.name!r} has no per-operator profiler")
 
     # -- concrete ------------------------------------------------------------------------------------
-    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
-        """Time ``artifact`` under ``protocol`` and wrap the samples with their provenance."""
-        samples, info = self.time(artifact, protocol)
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None,
+                reference: Reference | None = None) -> Measurement:
+        """Time ``artifact`` under ``protocol`` and wrap the samples with their provenance.
+
+        ``reference``: paired timing against the sentinel (samples at its baseline host speed,
+        ``metadata["timing"]["paired"]``); ignored by devices that do not :attr:`supports_paired`."""
+        if reference is not None and self.supports_paired:
+            samples, info = self.time(artifact, protocol, reference=reference)
+        else:
+            samples, info = self.time(artifact, protocol)
         return Measurement(key if key is not None else artifact.digest[:12], tuple(samples), protocol,
                            self.fingerprint(), {"timing": info, "device_params": dict(self.params)})
 

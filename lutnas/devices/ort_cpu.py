@@ -21,10 +21,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lutnas.categories import OTHERS
-from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
+from lutnas.devices.base import Artifact, Device, Reference, cache_dir, module_digest
 from lutnas.devices.exporters import export_onnx, onnx_node_scopes  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
@@ -41,6 +41,7 @@ class OrtCPUDevice(Device):
     name = "ort-cpu"
     description = "ONNX Runtime CPU execution provider (torch.onnx export; ORT profiler for per-op records)"
     supports_op_profile = True
+    supports_paired = True
     defaults = {"threads": 1, "opt": "all", "exporter": "torchscript", "opset": 17}
     _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "opset": [Interval(Integral, 7, 99)]}
 
@@ -121,13 +122,10 @@ class OrtCPUDevice(Device):
             raise DeviceError(f"ONNX Runtime could not load {path}: {exc}") from exc
 
     # -- timing --------------------------------------------------------------------------------------
-    def time(self, artifact: Artifact, protocol: Protocol) -> tuple[list[float], dict[str, Any]]:
-        session, feeds = artifact.payload, artifact.example
-
-        def run() -> None:
-            session.run(None, feeds)
-
-        return run_protocol(run, protocol)
+    def time(self, artifact: Artifact, protocol: Protocol,
+             reference: Reference | None = None) -> tuple[list[float], dict[str, Any]]:
+        ref = (_runner(reference.artifact), reference.baseline_ms) if reference is not None else None
+        return run_protocol(_runner(artifact), protocol, reference=ref)
 
     def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
         from lutnas.profiler.parsers.ort import parse_ort_profile_events
@@ -200,3 +198,13 @@ def attribute_optimized_graph(optimized: Path, scopes: dict[str, dict[str, Any]]
     for node_name in ops:
         result.setdefault(node_name, (OTHERS, False))
     return result
+
+
+def _runner(artifact: Artifact) -> Callable[[], None]:
+    """One inference of an ONNX Runtime artifact."""
+    session, feeds = artifact.payload, artifact.example
+
+    def run() -> None:
+        session.run(None, feeds)
+
+    return run

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lutnas.devices.base import Artifact, Device, cache_dir, module_digest
+from lutnas.devices.base import Artifact, Device, Reference, cache_dir, module_digest
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
 from lutnas.profiler.measurement import Measurement
@@ -284,8 +284,9 @@ class TensorRTDevice(Device):
         info["tool"] = "tensorrt-python"
         return samples, info
 
-    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
-        m = super().measure(artifact, protocol, key)
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None,
+                reference: Reference | None = None) -> Measurement:
+        m = super().measure(artifact, protocol, key)  # not in-process with a reference: never paired
         if "warning" in m.metadata.get("timing", {}):
             m.metadata.setdefault("warnings", []).append(m.metadata["timing"]["warning"])
         return m

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lutnas.devices.base import Artifact, Device
+from lutnas.devices.base import Artifact, Device, Reference
 from lutnas.devices.exporters import cached_tflite, export_tflite, tflite_file  # noqa: F401
 from lutnas.devices.fingerprint import host_fingerprint, package_version
 from lutnas.errors import DeviceError, InputError
@@ -40,6 +40,7 @@ class TFLiteCPUDevice(Device):
     name = "tflite-cpu"
     description = "LiteRT/TFLite on this CPU (litert-torch export; single-op sub-models for per-op records)"
     supports_op_profile = True
+    supports_paired = True
     defaults = {"threads": 1, "xnnpack": True}
     _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "xnnpack": [bool]}
 
@@ -105,8 +106,10 @@ class TFLiteCPUDevice(Device):
             feeds.append(d["index"])
         return Artifact(self.name, digest, it, feeds, path)
 
-    def time(self, artifact: Artifact, protocol: Protocol) -> tuple[list[float], dict[str, Any]]:
-        return run_protocol(artifact.payload.invoke, protocol)
+    def time(self, artifact: Artifact, protocol: Protocol,
+             reference: Reference | None = None) -> tuple[list[float], dict[str, Any]]:
+        ref = (reference.artifact.payload.invoke, reference.baseline_ms) if reference is not None else None
+        return run_protocol(artifact.payload.invoke, protocol, reference=ref)
 
     def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
         """Time every operator as a single-op sub-model (see module docstring)."""

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import torch
 
 from lutnas.devices import allocator
-from lutnas.devices.base import Artifact, Device, module_digest
+from lutnas.devices.base import Artifact, Device, Reference, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import InputError
 from lutnas.params import Interval, Options
@@ -43,6 +43,7 @@ class TorchCPUDevice(Device):
     name = "torch-cpu"
     description = "eager PyTorch on this CPU (torch.profiler for per-op records)"
     supports_op_profile = True
+    supports_paired = True
     defaults = {"threads": 1, "allocator": "reuse"}
     _parameter_constraints = {"threads": [Interval(Integral, 1, 1024)], "allocator": [Options(allocator.MODES)]}
 
@@ -69,10 +70,12 @@ class TorchCPUDevice(Device):
 
         return run
 
-    def time(self, artifact: Artifact, protocol: Protocol) -> tuple[list[float], dict[str, Any]]:
+    def time(self, artifact: Artifact, protocol: Protocol,
+             reference: Reference | None = None) -> tuple[list[float], dict[str, Any]]:
         allocator.apply(self.params["allocator"])
+        ref = (self._call(reference.artifact), reference.baseline_ms) if reference is not None else None
         with torch_threads(self._threads()), torch.inference_mode():
-            return run_protocol(self._call(artifact), protocol)
+            return run_protocol(self._call(artifact), protocol, reference=ref)
 
     def profile_ops(self, artifact: Artifact, runs: int = 10) -> list[OpRecord]:
         from torch.profiler import ProfilerActivity, profile

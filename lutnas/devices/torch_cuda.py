@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from lutnas.devices.base import Artifact, Device, module_digest
+from lutnas.devices.base import Artifact, Device, Reference, module_digest
 from lutnas.devices.fingerprint import host_fingerprint
 from lutnas.errors import DeviceError, InputError
 from lutnas.params import Interval
@@ -212,8 +212,9 @@ class TorchCUDADevice(Device):
             info["images_per_s"] = batch / (med / 1e3) if med > 0 else None
         return samples, info
 
-    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None) -> Measurement:
-        m = super().measure(artifact, protocol, key)
+    def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None,
+                reference: Reference | None = None) -> Measurement:
+        m = super().measure(artifact, protocol, key)  # not in-process with a reference: never paired
         m.metadata["batch"] = artifact.metadata.get("batch", 1)
         return m
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from lutnas.categories import column_name
-from lutnas.devices.base import Device
+from lutnas.devices.base import Device, Reference
 from lutnas.measure.target import breakdown_ms
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
@@ -196,17 +196,19 @@ def plan_build(device_label: str, fingerprint: dict[str, Any], device_params: di
 
 
 def measure_key(device: Device, space: Space, key: BlockKey, settings: dict[str, Any],
-                models: dict[Spec, Measurement]) -> tuple[dict[str, Any], list[str] | None]:
+                models: dict[Spec, Measurement],
+                reference: Reference | None = None) -> tuple[dict[str, Any], list[str] | None]:
     """One row of a build (and the removal hosts, when the removal method applied); the row's
-    ``measure_s`` is the wall time it took (build, export, timing, profile): its device-seconds."""
+    ``measure_s`` is the wall time it took (build, export, timing, profile): its device-seconds.
+    ``reference``: paired timing against the sentinel (the row comes at its baseline speed)."""
     start = time.perf_counter()
     pair = space.removal_pair(key) if settings["method"] == "removal" else None
     if pair is not None:
-        row = removal_row(device, key, pair, settings["protocol"], settings["batch"], models)
+        row = removal_row(device, key, pair, settings["protocol"], settings["batch"], models, reference)
         hosts = [pair[0].canonical(), pair[1].canonical()]
     else:
         row = measure_row(device, key, settings["protocol"], settings["batch"], settings["copies"], settings["ops"],
-                          settings["op_runs"], "isolated")
+                          settings["op_runs"], "isolated", reference)
         hosts = None
     return {**row, "measure_s": time.perf_counter() - start}, hosts
 
@@ -303,8 +305,8 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
         if stop_after is not None and measured >= stop_after:
             break
         if speed is not None and measured % sentinel_every == 0:
-            speed.update(pause_s)
-        row, hosts = measure_key(device, space, key, plan.settings, models)
+            speed.update(None if speed.paired else pause_s)  # paired rows need no steady host
+        row, hosts = measure_key(device, space, key, plan.settings, models, speed.reference() if speed else None)
         row = speed.normalise(row) if speed is not None else row
         plan.add(row, hosts)
         measured += 1
@@ -318,8 +320,9 @@ def _build(device: Device, space: Any, specs: Sequence[Any], out: str | Path, pr
     if recheck and info["complete"] and plan.rows:
         from lutnas.measure.recheck import recheck_rows
 
-        info["recheck"] = recheck_rows(plan, lambda key: measure_key(device, space, key, plan.settings, models), speed,
-                                       progress)
+        info["recheck"] = recheck_rows(plan, lambda key: measure_key(device, space, key, plan.settings, models,
+                                                                     speed.reference() if speed else None),
+                                       speed, progress)
     if speed is not None:
         info["sentinel"] = speed.sentinel.to_dict()
     if info["complete"] and plan.rows:  # at the host speed typical of its build (a no-op once it is)
@@ -370,14 +373,16 @@ def _reflag(row: dict[str, Any], cv_max: float) -> dict[str, Any]:
 
 
 def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
-                op_runs: int, method: str) -> dict[str, Any]:
-    """Measure one block key and return its LUT row (times per block: per call / copies)."""
+                op_runs: int, method: str, reference: Reference | None = None) -> dict[str, Any]:
+    """Measure one block key and return its LUT row (times per block: per call / copies). With a
+    ``reference`` the row is timed paired (at the reference's baseline speed) and records the host's
+    speed against it as ``host_ratio``."""
     from lutnas.models import auto_copies, build_block_copies  # torch: only when something is built
 
     n_copies = auto_copies(key) if copies == "auto" else int(copies)
     module, example = build_block_copies(key, n_copies, batch=batch)
     artifact = device.prepare(module, example)
-    m = device.measure(artifact, protocol, key)
+    m = device.measure(artifact, protocol, key, reference=reference)
     per = 1.0 / n_copies
     stats = m.stats()
     row: dict[str, Any] = {"device": device.label, "kind": key.kind, "key": key.canonical(), **key.fields(),
@@ -385,6 +390,9 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
                            **scale_times(stats, per),
                            "flagged": m.flagged, "protocol": protocol.name,
                            "timestamp": _dt.datetime.now(_dt.timezone.utc)}
+    timing = m.metadata.get("timing") or {}
+    if timing.get("paired"):
+        row["host_ratio"] = float(timing["host_ratio"])
     if ops and device.supports_op_profile:
         cats = breakdown_ms(device.profile_ops(artifact, runs=op_profile_runs(stats["median_ms"], op_runs)))
         total = sum(cats.values())
@@ -410,7 +418,7 @@ def op_profile_runs(call_ms: float, op_runs: int, budget_ms: float = 300.0) -> i
 
 
 def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol: Protocol, batch: int,
-                models: dict[Spec, Measurement]) -> dict[str, Any]:
+                models: dict[Spec, Measurement], reference: Reference | None = None) -> dict[str, Any]:
     """AutoViT's removal method: T(host) − T(host without one instance of ``key``), per block.
 
     Both are whole-model measurements under ``protocol`` (memoised in ``models`` for the build);
@@ -423,7 +431,7 @@ def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol
     for spec in pair:
         if spec not in models:
             artifact = device.prepare(build_model(spec), model_input(spec, batch))
-            models[spec] = device.measure(artifact, protocol, spec.canonical())
+            models[spec] = device.measure(artifact, protocol, spec.canonical(), reference=reference)
         m = models[spec]
         stats.append(m.stats())
         flagged |= m.flagged
@@ -438,6 +446,10 @@ def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol
                            "n": int(min(host["n"], reduced["n"])), "flagged": bool(flagged or diff <= 0),
                            "protocol": protocol.name, "timestamp": _dt.datetime.now(_dt.timezone.utc)}
     return row
+
+
+#: a table's ``timing`` metadata: rows timed paired with the sentinel, or bracketed by its checks
+PAIRED, BRACKETED = "paired", "bracketed"
 
 
 class HostSpeed:
@@ -455,6 +467,11 @@ class HostSpeed:
     def __init__(self, sentinel: Sentinel, plan: BuildPlan,
                  progress: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.sentinel, self.plan, self.progress = sentinel, plan, progress
+        # paired timing where the device can pair, for new tables and tables built paired; a table
+        # whose rows were bracketed stays bracketed (its rows would otherwise mix two methods)
+        timing = plan.meta.get("timing") or (PAIRED if not plan.rows else BRACKETED)
+        self.paired = sentinel.paired and timing == PAIRED
+        plan.meta["timing"] = PAIRED if self.paired else BRACKETED
         self.ratio, self.slow = 1.0, False
         self.last: float | None = None  # the ratio of the last check
         self.pending: set[tuple[str, int]] = set()  # rows measured since the last check
@@ -493,6 +510,10 @@ class HostSpeed:
         self.plan.meta["sentinel"]["checks"] = self.prior + [[round(h["t"], 1), round(h["ratio"], 4)]
                                                             for h in self.sentinel.history]
 
+    def reference(self) -> Reference | None:
+        """The sentinel as paired timing's reference (None for a bracketed table)."""
+        return self.sentinel.reference() if self.paired else None
+
     def finish(self) -> None:
         """One more check after the last row, so the last rows are bracketed too."""
         if self.pending:
@@ -512,7 +533,10 @@ class HostSpeed:
 
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row at the baseline host speed (times ÷ the last check's factor; settled at the next
-        check), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason."""
+        check), with ``host_ratio`` and, on a host that stayed slow, a flag and its reason. A row
+        timed paired is at the baseline's speed already (its ``host_ratio`` is its own)."""
+        if self.paired and row.get("host_ratio") is not None:
+            return row
         out = scale_times(row, 1.0 / self.ratio)
         out["host_ratio"] = self.ratio
         self.pending.add((row["key"], int(row["batch"])))

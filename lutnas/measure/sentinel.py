@@ -9,6 +9,12 @@ table's baseline was taken. A build pauses while the host is more than ``slow_th
 than its own baseline and than its usual speed of late (AndroidX Microbenchmark's throttle rule:
 wait, re-check, flag if it stays slow; a host that has settled at another speed is not waited for),
 and every row records the ratio it was measured at (``host_ratio``).
+
+On devices that run in this process (torch-cpu, ort-cpu, tflite-cpu) the sentinel is also the
+reference of **paired timing** (:meth:`Sentinel.reference`): it is timed between the samples of
+every row and model, every 0.1 s, so each measurement comes out at the baseline's host speed
+however often the host changes speed (here: every few seconds, by up to 50 %). The periodic
+checks then only record the host's speed; nothing is paused or re-scaled for it.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lutnas.devices.base import Device
+from lutnas.devices.base import Device, Reference
 from lutnas.profiler.protocol import Protocol, get_protocol
 from lutnas.spaces.blocks import BlockKey
 
@@ -90,14 +96,31 @@ class Sentinel:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     _artifact: Any = dataclasses.field(default=None, repr=False)
 
-    def time_ms(self) -> float:
-        """One re-timing of the reference block (median, ms)."""
+    def _prepared(self) -> Any:
         if self._artifact is None:
             from lutnas.models import build_block
 
             module, example = build_block(self.key)
             self._artifact = self.device.prepare(module, example)
-        return float(self.device.measure(self._artifact, self.protocol, self.key).median_ms)
+        return self._artifact
+
+    def time_ms(self) -> float:
+        """One re-timing of the reference block (median, ms)."""
+        return float(self.device.measure(self._prepared(), self.protocol, self.key).median_ms)
+
+    @property
+    def paired(self) -> bool:
+        """Whether measurements on this device can be paired with the sentinel (in-process devices)."""
+        return bool(self.device.supports_paired)
+
+    def reference(self) -> Reference | None:
+        """The sentinel as the reference of paired timing (None where the device cannot pair); takes
+        the baseline first when there is none yet."""
+        if not self.paired:
+            return None
+        if self.baseline_ms is None:
+            self.check()
+        return Reference(self._prepared(), float(self.baseline_ms))
 
     def check(self) -> float:
         """Re-time; return the host's slowdown ratio against the baseline (1.0 = baseline speed)."""

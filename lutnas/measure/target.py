@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lutnas.devices.base import Device
+from lutnas.devices.base import Device, Reference
 from lutnas.errors import InputError
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -39,11 +39,14 @@ def prepare_target(device: Device, target: BlockKey | Spec | str | Path, batch: 
 
 
 def measure_target(device: Device, target: BlockKey | Spec | str | Path, protocol: Protocol, batch: int = 1,
-                   attention: str = "timm", ops: bool = False, op_runs: int = 10) -> tuple[Measurement, list[OpRecord]]:
-    """``(Measurement, op records)`` of one block or model; op records empty unless ``ops``."""
+                   attention: str = "timm", ops: bool = False, op_runs: int = 10,
+                   reference: Reference | None = None) -> tuple[Measurement, list[OpRecord]]:
+    """``(Measurement, op records)`` of one block or model; op records empty unless ``ops``;
+    timed paired against ``reference`` when given (see :meth:`Device.measure`)."""
     artifact = prepare_target(device, target, batch, attention)
     label = str(target) if is_model_file(target) else target.canonical()
-    measurement = device.measure(artifact, protocol, target if isinstance(target, BlockKey) else label)
+    measurement = device.measure(artifact, protocol, target if isinstance(target, BlockKey) else label,
+                                 reference=reference)
     records = device.profile_ops(artifact, runs=op_runs) if ops else []
     return measurement, records
 

@@ -19,12 +19,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from lutnas.analysis.fidelity import error_by_factor, fidelity, noise_verdict
-from lutnas.devices.base import Device
+from lutnas.devices.base import Device, Reference
 from lutnas.errors import InputError
 from lutnas.luts.calibration import drift_correction, fit_calibration, save_calibration, update_meta
 from lutnas.luts.regressor import key_from_row
 from lutnas.luts.table import LUT
-from lutnas.measure.build import measure_row
+from lutnas.measure.build import PAIRED, measure_row
 from lutnas.measure.sentinel import NOISE, SLOW_THRESHOLD, Sentinel, host_factor
 from lutnas.measure.target import measure_target
 from lutnas.profiler.protocol import Protocol
@@ -99,9 +99,12 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
             if drift_rows else [])
     order = _schedule(len(calibrate_specs), len(specs), len(rows), repeats, seed)
     sentinel = Sentinel.from_meta(device, lut.meta.get("sentinel"))
+    # a table timed paired is validated paired: every model at the table's baseline host speed
+    reference = sentinel.reference() if sentinel is not None and lut.meta.get("timing") == PAIRED else None
     row_protocol = _table_protocol(lut, protocol)
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
     held_ms = np.full((len(specs), repeats), np.nan)
+    held_raw = np.full_like(held_ms, np.nan)  # as measured (differs from held_ms when paired)
     drift_out: list[dict[str, Any]] = []
     # models are bracketed by sentinel checks as a build brackets its rows: a check, at most
     # BRACKET_S of model measurements, a check; the bracket's models are divided by the geometric
@@ -120,7 +123,13 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
 
     def measure(arr: np.ndarray, index: int, repeat: int, target: Spec) -> float:
         t = time.perf_counter()
-        arr[index, repeat] = measure_target(device, target, protocol, batch=batch)[0].median_ms
+        m = measure_target(device, target, protocol, batch=batch, reference=reference)[0]
+        arr[index, repeat] = m.median_ms
+        timing = m.metadata.get("timing") or {}
+        if arr is held_ms:
+            held_raw[index, repeat] = timing.get("raw_median_ms", m.median_ms)
+        if timing.get("paired"):
+            ratios.append(float(timing["host_ratio"]))
         return time.perf_counter() - t
 
     def close(before: float) -> float:
@@ -137,21 +146,23 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         bracket.clear()
         return after
 
-    opened = check() if sentinel is not None else 1.0
+    bracketed = sentinel is not None and reference is None  # paired measurements need no brackets
+    opened = check() if bracketed else 1.0
     spent = 0.0
     for step, item in enumerate(order):
         if item.what == "row":
-            drift_out.append(_remeasure(device, rows[item.index], row_protocol))
+            drift_out.append(_remeasure(device, rows[item.index], row_protocol, reference))
         else:
             target = (calibrate_specs if item.what == "cal" else specs)[item.index]
             arr, fac = (cal_ms, cal_factor) if item.what == "cal" else (held_ms, held_factor)
             spent += measure(arr, item.index, item.repeat, target)
-            bracket.append((arr, fac, item.index, item.repeat, target))
-            if sentinel is not None and spent >= BRACKET_S:
-                opened, spent = close(opened), 0.0
+            if bracketed:
+                bracket.append((arr, fac, item.index, item.repeat, target))
+                if spent >= BRACKET_S:
+                    opened, spent = close(opened), 0.0
         if progress:
             progress(step + 1, len(order))
-    if sentinel is not None and bracket:
+    if bracketed and bracket:
         close(opened)
 
     result: dict[str, Any] = {"device": device.label, "table": str(lut.path) if lut.path else None,
@@ -159,7 +170,14 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     # each measurement at the table's host speed, as a build settles its rows: divided by the
     # geometric mean of the sentinel checks around it (1 where that is within the sentinel's noise)
     held_norm, cal_norm = held_ms / held_factor, cal_ms / cal_factor
-    if sentinel is not None and ratios:
+    if reference is not None and ratios:
+        r = np.array(ratios)
+        result["sentinel"] = {
+            **sentinel.to_meta(), "paired": True, "median_ratio": float(np.median(r)),
+            "ratio_range": [float(r.min()), float(r.max())], "applied": True, "measurements": int(r.size),
+            "reason": (f"every model timed paired with the sentinel, at the table's host speed (the host ran "
+                       f"{r.min():.2f}–{r.max():.2f}× the baseline's time meanwhile)")}
+    elif sentinel is not None and ratios:
         r = np.array(ratios)
         factors = np.concatenate([cal_factor.ravel(), held_factor.ravel()])
         n_norm = int((factors != 1.0).sum())
@@ -204,9 +222,9 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         result["calibrated"] = result["raw"]
         result["calibration_note"] = f"calibration not applied: {cal_now['reason']}"
     # drift correction predicts what is measured now, as measured (not normalised by the sentinel)
-    result["drift_corrected"] = _judge(calibrated * drift_ratio, held_ms)
+    result["drift_corrected"] = _judge(calibrated * drift_ratio, held_raw)
     if sentinel is not None:
-        result["as_measured"] = _judge(calibrated, held_ms)
+        result["as_measured"] = _judge(calibrated, held_raw)
     main = result["calibrated"]
     result.update({k: main[k] for k in ("n", "within_5pct", "within_10pct", "mape", "kendall_tau", "spearman_rho", "bias")})
     if repeats >= 2:
@@ -334,11 +352,13 @@ def drift(lut: LUT, device: Device, protocol: Protocol, k: int, seed: int = 0) -
     return _drift_report([_remeasure(device, r, protocol) for r in rows], seed)
 
 
-def _remeasure(device: Device, row: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
-    """One table row timed again the way it was built, against its build-time (as measured) median."""
+def _remeasure(device: Device, row: dict[str, Any], protocol: Protocol,
+               reference: Reference | None = None) -> dict[str, Any]:
+    """One table row timed again the way it was built, against its build-time (as measured) median;
+    paired with ``reference`` (a paired table), both at the table's host speed."""
     new = measure_row(device, key_from_row(row), protocol, int(row["batch"]), int(row.get("copies") or 1), False, 0,
-                      row.get("method") or "isolated")
-    table_ms = float(row["median_ms"]) * _host_ratio(row)
+                      row.get("method") or "isolated", reference)
+    table_ms = float(row["median_ms"]) * (1.0 if reference is not None else _host_ratio(row))
     return {"key": row["key"], "table_ms": table_ms, "now_ms": float(new["median_ms"]),
             "change": float(new["median_ms"] / table_ms - 1)}
 

@@ -130,9 +130,75 @@ def _z(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
+#: target time (ms) between two timings of the reference in paired timing (``run_protocol(reference=...)``):
+#: the host here changes speed every few seconds, a reference every 0.1 s follows it at ~5 % of the cost
+PAIR_MS = 100.0
+
+#: one timing of the reference lasts at least this long (ms): enough calls to be well above the timer
+REFERENCE_MS = 1.0
+
+#: a group of samples is normalised by the median of this many reference timings around it (two
+#: before, two after: ~0.4 s here), which halves the reference's own noise and still follows the host
+REFERENCE_WINDOW = 4
+
+
+class _Paired:
+    """Paired timing's bookkeeping: reference timings between groups of samples, and each sample
+    expressed at the reference's baseline speed (``raw × baseline / reference``)."""
+
+    def __init__(self, ref: Callable[[], Any], baseline_ms: float, clock: Callable[[], float]) -> None:
+        if not baseline_ms > 0:
+            raise InputError(f"paired timing needs a positive reference baseline; got {baseline_ms!r}")
+        self.ref, self.baseline, self.clock = ref, float(baseline_ms), clock
+        for _ in range(3):  # warm the reference (its first calls pay one-off costs)
+            ref()
+        s = clock()
+        ref()
+        one = max(clock() - s, 1e-9)
+        self.number = max(1, math.ceil(REFERENCE_MS / 1e3 / one))
+        self.refs: list[float] = []     # ms per call of each reference timing
+        self.group: list[int] = []      # which reference timing precedes each sample
+        self.since = 0.0                # target ms since the last reference timing
+
+    def time_reference(self) -> None:
+        """One reference timing: an untimed call (the target just evicted its weights), then ``number`` timed calls."""
+        self.ref()
+        s = self.clock()
+        for _ in range(self.number):
+            self.ref()
+        self.refs.append((self.clock() - s) * 1e3 / self.number)
+        self.since = 0.0
+
+    def add(self, sample_ms: float, number: int) -> float:
+        """Record a raw sample; returns it at baseline speed (against the reference before it)."""
+        self.group.append(len(self.refs) - 1)
+        self.since += sample_ms * number
+        return sample_ms * self.baseline / _median(self.refs[-REFERENCE_WINDOW // 2 - 1:])
+
+    def finish(self, raw: list[float]) -> tuple[list[float], dict[str, Any]]:
+        """Every sample divided by the median of the :data:`REFERENCE_WINDOW` reference timings
+        around its group (the group lies between timings ``g`` and ``g + 1``)."""
+        if self.group and self.group[-1] == len(self.refs) - 1:
+            self.time_reference()  # close the last group
+        refs, half = self.refs, REFERENCE_WINDOW // 2
+        around = {g: _median(refs[max(0, g + 1 - half):g + 1 + half]) for g in set(self.group)}
+        out = [x * self.baseline / around[g] for x, g in zip(raw, self.group)]
+        ref_median = _median(refs)
+        return out, {"paired": True, "reference_ms": ref_median, "reference_timings": len(refs),
+                     "reference_number": self.number, "host_ratio": ref_median / self.baseline,
+                     "raw_median_ms": sorted(raw)[len(raw) // 2] if raw else math.nan}
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
 def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], float] = time.perf_counter,
                  sync: Callable[[], None] | None = None,
-                 timer: Callable[[int], float] | None = None) -> tuple[list[float], dict[str, Any]]:
+                 timer: Callable[[int], float] | None = None,
+                 reference: tuple[Callable[[], Any], float] | None = None) -> tuple[list[float], dict[str, Any]]:
     """Time ``fn`` under ``protocol``.
 
     Returns ``(samples_ms, info)``: per-call times in ms (each the mean of ``number`` calls) and
@@ -140,6 +206,16 @@ def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], 
     before reading the clock (CUDA synchronisation). ``timer(number)``, when given, runs ``fn``
     ``number`` times and returns the elapsed ms by its own means (CUDA events); the protocol's
     durations are still counted on ``clock``.
+
+    ``reference=(ref, baseline_ms)`` turns on **paired timing**: ``ref`` (one call of a fixed
+    reference block) is timed before the first sample and after every :data:`PAIR_MS` of samples,
+    and each sample is divided by the geometric mean of the reference timings around it and
+    multiplied by ``baseline_ms`` (the reference's time at the table's host speed). A host whose
+    speed changes every few seconds (a shared VM here: DeiT-Tiny read 28–50 ms within a minute)
+    then changes the target and the reference alike and cancels out (chunk medians of DeiT-Tiny
+    spread 13 % raw, 0.6 % paired with an encoder as reference). Samples come back at baseline
+    speed; ``info`` adds ``paired``, ``reference_ms``, ``host_ratio`` (reference / baseline) and
+    ``raw_median_ms``.
     """
     sync = sync or (lambda: None)
     t0 = clock()
@@ -160,12 +236,16 @@ def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], 
     number = 1
     if protocol.min_sample_ms > 0 and per_call > 0:
         number = max(1, math.ceil(protocol.min_sample_ms / 1e3 / per_call))
-    samples: list[float] = []
+    paired = _Paired(reference[0], reference[1], clock) if reference is not None else None
+    samples: list[float] = []   # at baseline speed when paired (against the reference before each)
+    raw: list[float] = []
     start = clock()
     stopped_by = "min_runs+min_time"
     while True:
+        if paired is not None and (not paired.refs or paired.since >= PAIR_MS):
+            paired.time_reference()
         if timer is not None:
-            samples.append(timer(number) / number)
+            raw.append(timer(number) / number)
             e = clock()
         else:
             sync()
@@ -174,7 +254,8 @@ def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], 
                 fn()
             sync()
             e = clock()
-            samples.append((e - s) * 1e3 / number)
+            raw.append((e - s) * 1e3 / number)
+        samples.append(paired.add(raw[-1], number) if paired is not None else raw[-1])
         elapsed_ms = (e - start) * 1e3
         n = len(samples)
         if elapsed_ms >= protocol.max_time_ms and n >= 1:
@@ -191,7 +272,10 @@ def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], 
             if med > 0 and (hi - lo) / 2 <= protocol.ci_rel * med:
                 stopped_by = "ci"
                 break
+    extra: dict[str, Any] = {}
+    if paired is not None:
+        samples, extra = paired.finish(raw)
     if protocol.cooldown_ms > 0:
         time.sleep(protocol.cooldown_ms / 1e3)
     return samples, {"number": number, "warmup_runs": runs, "warmup_ms": warm_ms,
-                     "elapsed_ms": (clock() - start) * 1e3, "stopped_by": stopped_by}
+                     "elapsed_ms": (clock() - start) * 1e3, "stopped_by": stopped_by, **extra}
