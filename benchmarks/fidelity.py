@@ -6,7 +6,8 @@ tuned for), then validate it on ``--models`` held-out models, each measured twic
 (plus ``--calibrate`` calibration models). Prints, per device, bias, MAPE, ±5/±10 % and Kendall τ
 for raw and calibrated predictions next to the noise ceiling (the same models measured twice),
 whether the calibration was applied, the error by depth and tokens, and the verdict.
-``--load`` runs a memory-bound neighbour on the other core for the whole run.
+``--load`` runs a memory-bound neighbour on the other core for the whole run; ``--context``
+measures each table's cache-context curve first and reports the table with and without it.
 Targets (quiet host): |bias| ≤ 1 %, MAPE ≤ 1.1 × the ceiling's, ≥ 95 % within ±10 %.
 """
 
@@ -46,6 +47,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="sub-space seed (0: the documented default)")
     p.add_argument("--copies", default="auto", help="copies settings to compare, e.g. auto,1")
     p.add_argument("--load", action="store_true", help="a memory-bound neighbour on the other core")
+    p.add_argument("--context", action="store_true",
+                   help="measure each table's cache-context curve before validating (the validation applies it "
+                        "only when it lowers the held-out error; both are reported)")
     p.add_argument("--out", default=None, help="folder for tables (default: a temp folder)")
     args = p.parse_args()
     protocol = get_protocol(args.protocol)
@@ -68,7 +72,16 @@ def main() -> None:
                 path = out / f"{device}-seed{args.seed}-copies{copies}.parquet"
                 info = build_lut(dev, space, space.grid(), path, protocol, ops=False,
                                  copies="auto" if copies == "auto" else int(copies))
+                if args.context:
+                    from lutnas.measure.context import measure_context
+
+                    measure_context(path, dev, protocol)
                 res = validate(LUT.read(path), dev, held, protocol, cal, seed=args.seed)
+                if "context" in res:  # the ablation: the table with and without its context curve
+                    for name in ("without", "with"):
+                        r = res["context"][name]
+                        rows.append([device, copies, f"raw, {name} context", r["n"], 100 * r["bias"], 100 * r["mape"],
+                                     100 * r["within_5pct"], 100 * r["within_10pct"], r["kendall_tau"]])
                 ceiling = res.get("noise_ceiling", {})
                 for name in ("raw", "calibrated"):
                     r = res[name]

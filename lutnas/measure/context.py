@@ -7,7 +7,8 @@ the block's weights, is one point of the curve. Probes are the table's rows that
 time per weight byte (the most memory-bound: where the context shows most) among the blocks a
 model repeats (the table's most frequent kind) of at least ``min_weight_mib``, spread over weight
 sizes. Repeats are interleaved (every probe and level
-once per pass), and each point takes the median over passes.
+once per pass), and each point takes the median over passes; a paired table's probes are timed
+paired with its sentinel.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lutnas.devices.base import Device
+from lutnas.devices.base import Device, Reference
 from lutnas.errors import InputError
 from lutnas.locks import writer_lock
 from lutnas.luts.context import MIB, fit_curve
@@ -66,8 +67,11 @@ def probe_keys(lut: LUT, n: int = 4, min_weight_mib: float = 0.5, max_weight_mib
 
 
 def probe_context(device: Device, keys: Sequence[BlockKey], protocol: Protocol, levels_mib: Sequence[float] = LEVELS_MIB,
-                  repeats: int = 2, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                  repeats: int = 2, progress: Callable[[int, int], None] | None = None,
+                  reference: Reference | None = None) -> dict[str, Any]:
     """Time each probe at one copy and at each working set in ``levels_mib``; fit the curve.
+    With a ``reference`` (the table's sentinel, for a paired table) every timing is paired, so the
+    curve compares working sets at one host speed.
 
     Returns the metadata entry ``context``: ``footprints_mib``, ``extra_ms_per_mib`` (the curve),
     ``probes`` (per key: weights in MiB, copies and median per-block ms at each), device, protocol, date.
@@ -89,7 +93,7 @@ def probe_context(device: Device, keys: Sequence[BlockKey], protocol: Protocol, 
             for c in copies:
                 if (i, c) not in artifacts:
                     artifacts[(i, c)] = device.prepare(*build_block_copies(key, c))
-                m = device.measure(artifacts[(i, c)], protocol, key)
+                m = device.measure(artifacts[(i, c)], protocol, key, reference=reference)
                 times.setdefault((i, c), []).append(m.median_ms / c)
                 step += 1
                 if progress:
@@ -101,6 +105,7 @@ def probe_context(device: Device, keys: Sequence[BlockKey], protocol: Protocol, 
         points += [(w, c * w, (per[c] - per[1]) / w) for c in copies if c > 1]
     curve = fit_curve(points)
     return {**curve.to_dict(), "probes": probes, "device": device.label, "protocol": protocol.name,
+            "paired": reference is not None,
             "repeats": repeats, "date": datetime.date.today().isoformat(), "applied": True,
             "reason": "measured; not yet judged on held-out models (run `lutnas lut validate`)"}
 
@@ -114,9 +119,15 @@ def measure_context(path: str | Path, device: Device, protocol: Protocol, probes
     from lutnas.luts.calibration import update_meta
     from lutnas.measure.validate import rejudge
 
-    keys = probe_keys(LUT.read(path), probes)
+    from lutnas.measure.build import PAIRED
+    from lutnas.measure.sentinel import Sentinel
+
+    table = LUT.read(path)
+    keys = probe_keys(table, probes)
+    sentinel = Sentinel.from_meta(device, table.meta.get("sentinel"))
+    reference = sentinel.reference() if sentinel is not None and table.meta.get("timing") == PAIRED else None
     with writer_lock(path, "table"):
-        ctx = probe_context(device, keys, protocol, repeats=repeats, progress=progress)
+        ctx = probe_context(device, keys, protocol, repeats=repeats, progress=progress, reference=reference)
         update_meta(path, context=ctx)
         lut = LUT.read(path)
         out: dict[str, Any] = {"context": ctx}
