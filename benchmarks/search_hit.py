@@ -21,6 +21,7 @@ from benchmarks.fidelity import subspace
 from lutnas.devices import get_device
 from lutnas.luts import LUT
 from lutnas.measure import build_lut, measure_models, validate
+from lutnas.measure.validate import table_reference
 from lutnas.profiler import get_protocol
 from lutnas.search import get_searcher, run_search
 from lutnas.search.setup import build_problem
@@ -64,7 +65,7 @@ def main() -> None:
             res = run_search(problem, get_searcher("evolutionary")(seed=i), args.budget, 64)
             winners[margin] = res
         specs = [winners[m].best for m in ("none", "auto") if winners[m].best is not None]
-        measured = measure_models(device, specs, protocol) if specs else []
+        measured = measure_models(device, specs, protocol, reference=table_reference(lut, device)) if specs else []
         for m, ms in zip([m for m in ("none", "auto") if winners[m].best is not None], measured):
             r = winners[m]
             over = ms / b - 1

@@ -69,7 +69,8 @@ def lut_group() -> None:
 @click.option("--recheck/--no-recheck", default=True, show_default=True,
               help="At the end, re-measure rows that contradict their neighbours or are flagged.")
 @click.option("--sentinel-every", type=click.IntRange(min=0), default=25, show_default=True,
-              help="Re-time the drift sentinel every N rows (0: off).")
+              help="Re-time the drift sentinel every N rows; torch-cpu, ort-cpu and tflite-cpu also time every "
+                   "row paired with it (0: both off, raw times).")
 @click.option("--export-jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Export the blocks (TFLite, adb:*) in N processes before timing any; 0: one at a time.")
 @click.option("--export-only", is_flag=True, help="With --export-jobs: export into the cache and stop (time later, on a quiet host).")
@@ -398,6 +399,7 @@ def context_cmd(path, device, device_options, probes, repeats, protocol, as_json
 def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_json) -> None:
     """Fit measured ≈ a × sum-of-blocks + b on N measured full models; store it in the table."""
     from lutnas.measure import measure_models
+    from lutnas.measure.validate import table_reference
 
     lut = LUT.read(path)
     if lut.space() is None:
@@ -407,7 +409,8 @@ def calibrate_cmd(path, device, device_options, n, seed, values, protocol, as_js
     specs = _distinct_sample(space, n, 10_000 + seed, f"--sample {n}")
     with writer_lock(path, "table"):
         with progress_bar("calibrate", enabled=not as_json) as update:
-            measured = measure_models(dev, specs, get_protocol(protocol), progress=lambda i, t: update(i, t, ""))
+            measured = measure_models(dev, specs, get_protocol(protocol), progress=lambda i, t: update(i, t, ""),
+                                      reference=table_reference(lut, dev))
         cal = fit_calibration(lut.predict(specs).raw_ms, measured)
         cal["models"] = [s.canonical() for s in specs]
         save_calibration(path, cal)

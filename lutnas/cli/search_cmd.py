@@ -153,14 +153,14 @@ def search_cmd(luts, latency, params_m, gflops, window, algorithm, objective, pa
 
 def _verify(lut, result, k, protocol, problem):
     from lutnas.devices import get_device
-    from lutnas.measure.validate import measure_models
+    from lutnas.measure.validate import measure_models, table_reference
     from lutnas.profiler import get_protocol
     from lutnas.spaces import parse_spec
 
     best = result.top(k)
     specs = [parse_spec(r["spec"]) for r in best]
     dev = get_device(lut.device, **(lut.meta.get("device_params") or {}))
-    measured = measure_models(dev, specs, get_protocol(protocol))
+    measured = measure_models(dev, specs, get_protocol(protocol), reference=table_reference(lut, dev))
     col = f"latency_ms[{lut.device}]"
     upper = next((c.upper for c in problem.constraints if c.cost == col), np.inf)
     return [{"spec": s.canonical(), "predicted_ms": float(p), "measured_ms": float(m), "error": float(p / m - 1),

@@ -257,9 +257,12 @@ def build_lut(
         Measure at most this many rows this run (tests, budgets).
     sentinel_every : int, default=25
         Re-time the drift sentinel (:mod:`lutnas.measure.sentinel`) before the first row and every
-        this many rows; 0 turns it off. Rows measured while the host ran measurably slower or faster
-        than the table's baseline are normalised to it (``host_ratio``); while the host is > 10 %
-        slower the build pauses ``pause_s`` and re-checks, and flags rows if it stays slow.
+        this many rows; 0 turns it off (and paired timing with it). On devices that
+        :attr:`~lutnas.devices.base.Device.supports_paired`, every row of a new table is timed paired
+        with the sentinel (at its baseline speed; ``timing: paired`` in the metadata). Otherwise rows
+        measured while the host ran measurably slower or faster than the table's baseline are
+        normalised to it (``host_ratio``); while the host is > 10 % slower the build pauses
+        ``pause_s`` and re-checks, and flags rows if it stays slow.
     recheck : bool, default=True
         When the table is complete, re-measure flagged rows, rows that contradict a neighbour
         (monotonicity) and outliers of their kind's cost model (:mod:`lutnas.measure.recheck`);

@@ -117,15 +117,11 @@ def measure_context(path: str | Path, device: Device, protocol: Protocol, probes
     at once (:func:`lutnas.measure.validate.rejudge`): the curve stays applied only if it lowers their
     error. Returns ``{"context": ..., "rejudged": ... (or absent)}``."""
     from lutnas.luts.calibration import update_meta
-    from lutnas.measure.validate import rejudge
-
-    from lutnas.measure.build import PAIRED
-    from lutnas.measure.sentinel import Sentinel
+    from lutnas.measure.validate import rejudge, table_reference
 
     table = LUT.read(path)
     keys = probe_keys(table, probes)
-    sentinel = Sentinel.from_meta(device, table.meta.get("sentinel"))
-    reference = sentinel.reference() if sentinel is not None and table.meta.get("timing") == PAIRED else None
+    reference = table_reference(table, device)
     with writer_lock(path, "table"):
         ctx = probe_context(device, keys, protocol, repeats=repeats, progress=progress, reference=reference)
         update_meta(path, context=ctx)

@@ -36,12 +36,23 @@ from lutnas.spaces.base import Spec
 BRACKET_S = 2.0
 
 
+def table_reference(lut: LUT, device: Device) -> Reference | None:
+    """The reference a measurement to compare with ``lut`` is paired with: the table's sentinel when
+    the table was timed paired (and ``device`` can pair), else None (measure as is)."""
+    if lut.meta.get("timing") != PAIRED:
+        return None
+    sentinel = Sentinel.from_meta(device, lut.meta.get("sentinel"))
+    return sentinel.reference() if sentinel is not None else None
+
+
 def measure_models(device: Device, specs: Sequence[Spec], protocol: Protocol, batch: int = 1,
-                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Median latency (ms) of each full model, measured on ``device``."""
+                   progress: Callable[[int, int], None] | None = None,
+                   reference: Reference | None = None) -> np.ndarray:
+    """Median latency (ms) of each full model, measured on ``device`` (paired with ``reference``,
+    e.g. :func:`table_reference`, to compare with a paired table at its host speed)."""
     out = np.zeros(len(specs))
     for i, spec in enumerate(specs):
-        m, _ = measure_target(device, spec, protocol, batch=batch)
+        m, _ = measure_target(device, spec, protocol, batch=batch, reference=reference)
         out[i] = m.median_ms
         if progress:
             progress(i + 1, len(specs))
@@ -100,7 +111,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     order = _schedule(len(calibrate_specs), len(specs), len(rows), repeats, seed)
     sentinel = Sentinel.from_meta(device, lut.meta.get("sentinel"))
     # a table timed paired is validated paired: every model at the table's baseline host speed
-    reference = sentinel.reference() if sentinel is not None and lut.meta.get("timing") == PAIRED else None
+    reference = table_reference(lut, device)
     row_protocol = _table_protocol(lut, protocol)
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
     held_ms = np.full((len(specs), repeats), np.nan)
