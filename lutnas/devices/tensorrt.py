@@ -286,7 +286,7 @@ class TensorRTDevice(Device):
 
     def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None,
                 reference: Reference | None = None) -> Measurement:
-        m = super().measure(artifact, protocol, key)  # not in-process with a reference: never paired
+        m = super().measure(artifact, protocol, key, reference)
         if "warning" in m.metadata.get("timing", {}):
             m.metadata.setdefault("warnings", []).append(m.metadata["timing"]["warning"])
         return m

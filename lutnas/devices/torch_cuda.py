@@ -214,7 +214,7 @@ class TorchCUDADevice(Device):
 
     def measure(self, artifact: Artifact, protocol: Protocol, key: BlockKey | str | None = None,
                 reference: Reference | None = None) -> Measurement:
-        m = super().measure(artifact, protocol, key)  # not in-process with a reference: never paired
+        m = super().measure(artifact, protocol, key, reference)
         m.metadata["batch"] = artifact.metadata.get("batch", 1)
         return m
 

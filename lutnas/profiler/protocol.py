@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import time
 from typing import Any, Callable
 
@@ -170,10 +171,11 @@ class _Paired:
         self.since = 0.0
 
     def add(self, sample_ms: float, number: int) -> float:
-        """Record a raw sample; returns it at baseline speed (against the reference before it)."""
+        """Record a raw sample; returns it at baseline speed against the median of the last reference
+        timings (what the stopping rule judges; :meth:`finish` re-normalises with timings on both sides)."""
         self.group.append(len(self.refs) - 1)
         self.since += sample_ms * number
-        return sample_ms * self.baseline / _median(self.refs[-REFERENCE_WINDOW // 2 - 1:])
+        return sample_ms * self.baseline / statistics.median(self.refs[-REFERENCE_WINDOW // 2 - 1:])
 
     def finish(self, raw: list[float]) -> tuple[list[float], dict[str, Any]]:
         """Every sample divided by the median of the :data:`REFERENCE_WINDOW` reference timings
@@ -181,18 +183,12 @@ class _Paired:
         if self.group and self.group[-1] == len(self.refs) - 1:
             self.time_reference()  # close the last group
         refs, half = self.refs, REFERENCE_WINDOW // 2
-        around = {g: _median(refs[max(0, g + 1 - half):g + 1 + half]) for g in set(self.group)}
+        around = {g: statistics.median(refs[max(0, g + 1 - half):g + 1 + half]) for g in set(self.group)}
         out = [x * self.baseline / around[g] for x, g in zip(raw, self.group)]
-        ref_median = _median(refs)
+        ref_median = statistics.median(refs)
         return out, {"paired": True, "reference_ms": ref_median, "reference_timings": len(refs),
                      "reference_number": self.number, "host_ratio": ref_median / self.baseline,
                      "raw_median_ms": sorted(raw)[len(raw) // 2] if raw else math.nan}
-
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], float] = time.perf_counter,
@@ -209,8 +205,8 @@ def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], 
 
     ``reference=(ref, baseline_ms)`` turns on **paired timing**: ``ref`` (one call of a fixed
     reference block) is timed before the first sample and after every :data:`PAIR_MS` of samples,
-    and each sample is divided by the geometric mean of the reference timings around it and
-    multiplied by ``baseline_ms`` (the reference's time at the table's host speed). A host whose
+    and each sample is divided by the median of the :data:`REFERENCE_WINDOW` reference timings
+    around it and multiplied by ``baseline_ms`` (the reference's time at the table's host speed). A host whose
     speed changes every few seconds (a shared VM here: DeiT-Tiny read 28–50 ms within a minute)
     then changes the target and the reference alike and cancels out (chunk medians of DeiT-Tiny
     spread 13 % raw, 0.6 % paired with an encoder as reference). Samples come back at baseline
@@ -237,7 +233,7 @@ def run_protocol(fn: Callable[[], Any], protocol: Protocol, clock: Callable[[], 
     if protocol.min_sample_ms > 0 and per_call > 0:
         number = max(1, math.ceil(protocol.min_sample_ms / 1e3 / per_call))
     paired = _Paired(reference[0], reference[1], clock) if reference is not None else None
-    samples: list[float] = []   # at baseline speed when paired (against the reference before each)
+    samples: list[float] = []   # at baseline speed when paired (against the latest reference timings)
     raw: list[float] = []
     start = clock()
     stopped_by = "min_runs+min_time"
