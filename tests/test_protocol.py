@@ -71,6 +71,32 @@ def test_adaptive_stop_waits_for_a_narrow_ci():
     assert info["stopped_by"] == "ci" and len(samples) > 40
 
 
+def test_flag_by_the_medians_confidence_not_the_samples_spread():
+    """Under ``ci_max`` a row is flagged when its median is uncertain, not when single samples jitter:
+    400 samples with a 20 % CV give a median known to ~±2 %; 6 samples with a 10 % CV do not."""
+    import random
+
+    p = get_protocol("default")
+    assert p.ci_max == 0.05
+    rng = random.Random(0)
+    jittery = Measurement("k", tuple(10 * (1 + 0.2 * rng.gauss(0, 1)) for _ in range(400)), p, {})
+    assert jittery.cv > p.cv_threshold and jittery.ci_rel < p.ci_max and not jittery.flagged
+    few = Measurement("k", (9.0, 10.0, 11.0, 10.5, 8.5, 12.0), p, {})
+    assert few.flagged and few.noise_reason.startswith("flagged (median ") and "n=6" in few.noise_reason
+    assert any("the protocol allows ±5%" in w for w in few.warnings)
+    legacy = p.replace(ci_max=0.0)  # tables built before ci_max: the CV rule
+    assert Measurement("k", jittery.samples_ms, legacy, {}).noise_reason == f"flagged (CV {jittery.cv:.0%})"
+
+
+def test_stored_rows_are_judged_by_their_tables_protocol():
+    from lutnas.luts.consistency import row_noise_reason
+
+    row = {"cv": 0.2, "n": 400}  # ±2.5 % at 95 %
+    assert row_noise_reason(row, {"ci_max": 0.05, "cv_threshold": 0.1}) is None
+    assert row_noise_reason(row, {"cv_threshold": 0.1}) == "flagged (CV 20%)"
+    assert row_noise_reason({"cv": 0.2, "n": 16}, {"ci_max": 0.05}).startswith("flagged (median ±12.3%")
+
+
 def test_measurement_statistics_and_flag():
     p = get_protocol("quick")
     m = Measurement("k", (1.0, 2.0, 3.0, 4.0, 100.0), p, {"cpu": "x"})
@@ -125,3 +151,24 @@ def test_paired_timing_cancels_a_host_that_changes_speed_mid_measurement():
     assert info["raw_median_ms"] == pytest.approx(3.0)
     with pytest.raises(InputError, match="baseline"):
         run_protocol(target, p, clock=lambda: t["now"], reference=(ref, 0.0))
+
+
+def test_profiling_warm_up_is_short_for_long_calls():
+    """A block just timed is warm: the warm-up before profiling stops once 0.1 s has passed."""
+    import time
+
+    from lutnas.devices.torch_cpu import warm_up
+
+    calls = []
+    warm_up(lambda: calls.append(1))
+    assert len(calls) == 3
+    slow = []
+    warm_up(lambda: (slow.append(1), time.sleep(0.06)))
+    assert len(slow) == 2  # 0.12 s after two calls: no third
+
+
+def test_two_invocations_have_no_median_ci_and_fall_back_to_the_cv_rule():
+    p = get_protocol("default")
+    two = Measurement("k", (10.0, 10.1), p, {})  # a phone's two benchmark_model medians
+    assert not two.flagged and two.noise_reason is None
+    assert Measurement("k", (10.0, 14.0), p, {}).noise_reason == "flagged (CV 24%)"

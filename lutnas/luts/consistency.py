@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lutnas.luts.regressor import block_features, key_from_row
+from lutnas.profiler.measurement import noise_reason
 
 #: a costlier block may run at most this much faster than a cheaper neighbour before the pair is suspect
 TOLERANCE = 0.03
@@ -95,9 +96,17 @@ def cost_model_outliers(rows: pd.DataFrame, sigma: float = OUTLIER_SIGMA, min_re
     return out
 
 
-def cv_reason(cv: float) -> str:
-    """The reason a row flagged for its own spread carries (``cv``: coefficient of variation)."""
-    return f"flagged (CV {cv:.0%})"
+def row_noise_reason(row: dict[str, Any], protocol: dict[str, Any] | None = None) -> str | None:
+    """Why a stored row's median is too uncertain under the table's protocol (``ci_max``: the
+    95 % CI's half-width, estimated from the row's CV and n as 1.96 · 1.2533 · CV / √n; or, for
+    tables of protocols without it and rows of fewer than three samples, ``cv_threshold``), or None."""
+    protocol = protocol or {}
+    cv, n = float(row.get("cv") or 0.0), int(row.get("n") or 0)
+    ci_max = float(protocol.get("ci_max") or 0.0)
+    if ci_max > 0 and n >= 3:  # as Measurement.noise_reason: no CI of a median below three samples
+        ci = 1.96 * 1.2533 * cv / np.sqrt(n)
+        return noise_reason(cv, ci, n) if ci > ci_max else None
+    return noise_reason(cv) if cv > float(protocol.get("cv_threshold", 0.10)) else None
 
 
 def suspicious_rows(rows: pd.DataFrame, tolerance: float = TOLERANCE) -> list[Finding]:
@@ -106,7 +115,7 @@ def suspicious_rows(rows: pd.DataFrame, tolerance: float = TOLERANCE) -> list[Fi
     if "flagged" in rows:
         for r in rows[rows["flagged"].fillna(False).astype(bool)].to_dict("records"):
             found.append(Finding(r["key"], r.get("flag_reason") if isinstance(r.get("flag_reason"), str)
-                                 else cv_reason(r.get("cv", float("nan")))))
+                                 else noise_reason(r.get("cv", float("nan")))))
     found += monotonicity_violations(rows, tolerance)
     found += cost_model_outliers(rows)
     seen: set[tuple[str, str]] = set()

@@ -24,7 +24,7 @@ from lutnas.errors import InputError
 from lutnas.locks import writer_lock
 from lutnas.measure.sentinel import (SENTINEL_NOISE, SLOW_HOST, SLOW_THRESHOLD, Sentinel, choose_sentinel, host_factor,
                                      slow_host_reason)
-from lutnas.luts.consistency import cv_reason
+from lutnas.luts.consistency import row_noise_reason
 from lutnas.luts.schema import SCHEMA_VERSION, read_table, write_table
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
@@ -351,8 +351,8 @@ def rebaseline(plan: BuildPlan) -> float:
     f = float(np.median(ratios))
     if abs(f - 1.0) <= SENTINEL_NOISE:
         return 1.0
-    cv_max = float((plan.meta.get("protocol") or {}).get("cv_threshold", 0.10))
-    plan.rows = [_reflag({**scale_times(r, f), "host_ratio": float(r.get("host_ratio") or 1.0) / f}, cv_max)
+    protocol = plan.meta.get("protocol") or {}
+    plan.rows = [_reflag({**scale_times(r, f), "host_ratio": float(r.get("host_ratio") or 1.0) / f}, protocol)
                  for r in plan.rows]
     sentinel = plan.meta.get("sentinel") or {}
     if sentinel.get("baseline_ms"):
@@ -363,16 +363,16 @@ def rebaseline(plan: BuildPlan) -> float:
     return f
 
 
-def _reflag(row: dict[str, Any], cv_max: float) -> dict[str, Any]:
+def _reflag(row: dict[str, Any], protocol: dict[str, Any]) -> dict[str, Any]:
     """A row's host flag against its (new) ``host_ratio``: kept, with the ratio restated, while the
-    host was more than :data:`SLOW_THRESHOLD` slower; else the row's own CV decides."""
+    host was more than :data:`SLOW_THRESHOLD` slower; else the row's own noise decides."""
     if not str(row.get("flag_reason") or "").startswith(SLOW_HOST):
         return row
     ratio = float(row.get("host_ratio") or 1.0)
     if ratio > 1 + SLOW_THRESHOLD:
         return {**row, "flag_reason": slow_host_reason(ratio)}
-    noisy = float(row.get("cv") or 0.0) > cv_max
-    return {**row, "flagged": noisy, "flag_reason": cv_reason(float(row["cv"])) if noisy else None}
+    reason = row_noise_reason(row, protocol)
+    return {**row, "flagged": reason is not None, "flag_reason": reason}
 
 
 def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, copies: int | str, ops: bool,
@@ -391,7 +391,8 @@ def measure_row(device: Device, key: BlockKey, protocol: Protocol, batch: int, c
     row: dict[str, Any] = {"device": device.label, "kind": key.kind, "key": key.canonical(), **key.fields(),
                            "batch": batch, "copies": n_copies, "method": method,
                            **scale_times(stats, per),
-                           "flagged": m.flagged, "protocol": protocol.name,
+                           "flagged": m.flagged, "flag_reason": m.noise_reason or (THROTTLED if m.throttled else None),
+                           "protocol": protocol.name,
                            "timestamp": _dt.datetime.now(_dt.timezone.utc)}
     timing = m.metadata.get("timing") or {}
     if timing.get("paired"):
@@ -450,6 +451,9 @@ def removal_row(device: Device, key: BlockKey, pair: tuple[Spec, Spec], protocol
                            "protocol": protocol.name, "timestamp": _dt.datetime.now(_dt.timezone.utc)}
     return row
 
+
+#: the ``flag_reason`` of a row the device reported as thermally throttled
+THROTTLED = "flagged (thermally throttled)"
 
 #: a table's ``timing`` metadata: rows timed paired with the sentinel, or bracketed by its checks
 PAIRED, BRACKETED = "paired", "bracketed"

@@ -68,10 +68,32 @@ class Measurement:
         return self.std_ms / self.mean_ms if self.mean_ms > 0 else math.inf
 
     @property
+    def ci_rel(self) -> float:
+        """Half-width of the median's 95 % CI (order statistics) as a fraction of the median
+        (inf below three samples)."""
+        lo, hi = median_ci(list(self.samples_ms))
+        med = self.median_ms
+        return (hi - lo) / 2 / med if med > 0 and math.isfinite(hi - lo) else math.inf
+
+    @property
+    def noise_reason(self) -> str | None:
+        """Why the median is not to be trusted by the protocol's rule (``ci_max``; ``cv_threshold``
+        when that is 0, or below three samples, where a CI of the median does not exist: a phone's
+        two ``benchmark_model`` invocations are two medians of many runs each), or None."""
+        if self._by_ci:
+            ci = self.ci_rel
+            return noise_reason(self.cv, ci, self.n) if ci > self.protocol.ci_max else None
+        return noise_reason(self.cv) if self.cv > self.protocol.cv_threshold else None
+
+    @property
+    def _by_ci(self) -> bool:
+        return self.protocol.ci_max > 0 and self.n >= 3
+
+    @property
     def flagged(self) -> bool:
-        """True when the CV exceeds the protocol's threshold or the device reported thermal
-        throttling (``metadata["timing"]["throttled"]``): stored, but never as good."""
-        return self.cv > self.protocol.cv_threshold or self.throttled
+        """True when the median is too uncertain (:attr:`noise_reason`) or the device reported
+        thermal throttling (``metadata["timing"]["throttled"]``): stored, but never as good."""
+        return self.noise_reason is not None or self.throttled
 
     @property
     def throttled(self) -> bool:
@@ -80,8 +102,10 @@ class Measurement:
     @property
     def warnings(self) -> list[str]:
         out = []
-        if self.cv > self.protocol.cv_threshold:
-            out.append(f"{self.key}: CV {self.cv:.1%} exceeds the protocol threshold {self.protocol.cv_threshold:.0%}")
+        if self.noise_reason is not None:
+            limit = f"±{self.protocol.ci_max:.0%}" if self._by_ci else f"CV {self.protocol.cv_threshold:.0%}"
+            out.append(f"{self.key}: {noise_detail(self.cv, self.ci_rel if self._by_ci else None, self.n)}; "
+                       f"the protocol allows {limit}")
         if self.throttled:
             out.append(f"{self.key}: thermally throttled ({self.metadata['timing']['throttled']})")
         runs_per_sample = int(self.metadata.get("timing", {}).get("runs_per_sample", 1))
@@ -109,3 +133,16 @@ class Measurement:
         flag = "  FLAGGED" if self.flagged else ""
         return (f"<Measurement {self.key}: median {self.median_ms:.4g} ms, p10 {self.p10_ms:.4g}, "
                 f"p90 {self.p90_ms:.4g}, CV {self.cv:.1%}, n={self.n} ({self.protocol.name}){flag}>")
+
+
+def noise_detail(cv: float, ci_rel: float | None = None, n: int | None = None) -> str:
+    """How uncertain a median is: its 95 % CI when known, and the samples' CV."""
+    if ci_rel is None:
+        return f"CV {cv:.0%}"
+    width = f"±{ci_rel:.1%}" if math.isfinite(ci_rel) else "unbounded"
+    return f"median {width} at 95 %, n={n}, CV {cv:.0%}"
+
+
+def noise_reason(cv: float, ci_rel: float | None = None, n: int | None = None) -> str:
+    """A noisy row's ``flag_reason`` (starts with ``flagged``)."""
+    return f"flagged ({noise_detail(cv, ci_rel, n)})"
