@@ -51,8 +51,11 @@ def main() -> None:
                    help="measure each table's cache-context curve before validating (the validation applies it "
                         "only when it lowers the held-out error; both are reported)")
     p.add_argument("--out", default=None, help="folder for tables (default: a temp folder)")
+    p.add_argument("--protocol-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one protocol parameter (repeatable), e.g. the rule before 2026-11-30: "
+                        "ci_rel=0.01 and max_time_ms=2500")
     args = p.parse_args()
-    protocol = get_protocol(args.protocol)
+    protocol = get_protocol(args.protocol, **{k: float(v) for k, v in (o.split("=", 1) for o in args.protocol_option)})
     values = subspace(args.seed)
     space = get_space("vit-scaling", values)
     header(f"bench-fidelity: vit-scaling narrowed to {values} ({space.size} specs, {len(space.unique_blocks())} blocks), "

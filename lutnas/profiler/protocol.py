@@ -21,7 +21,7 @@ Anchors for the defaults: TFLite ``benchmark_model`` warms up, then runs >= 50 t
 timing (:mod:`lutnas.measure.sentinel`), the same 45 grid blocks measured twice under this rule and
 under the earlier one (±1 %, 2.5 s) repeated alike — median repeat error 1.9 % against 2.2 % (90th
 percentile 10.7 % against 8.1 %: sub-millisecond blocks repeat a little worse), the two rules 0.2 %
-apart on average — at 57 % of the measuring time (2026-11-30; ``make bench-build``
+apart on average — at 58 % of the measuring time (2026-11-30; ``make bench-build``
 ``--relax`` repeats the comparison): the host's own run-to-run noise, not the sampling within one run,
 limits a row. ``quick`` is for tests and the demo and says so in every row it produces.
 """
