@@ -499,6 +499,7 @@ def test_a_calibration_the_held_out_models_contradict_is_not_applied(tmp_path):
     lut = LUT.read(path)
     assert lut.predict(held).raw_ms == pytest.approx([s.params() * 1e-6 for s in held], rel=1e-6)
     out = validate(lut, Skewed(), held, QUICK, cal, drift_rows=0)
+    assert out["model_protocol"]["max_time_ms"] == 2 * QUICK.max_time_ms  # models: the stricter rule
     c = out["calibration"]
     assert c["a"] == pytest.approx(1.3, rel=1e-6) and c["cv_mape_calibrated"] < c["cv_mape_raw"]
     assert c["applied"] is False and "held-out models it raises MAPE" in c["reason"]

@@ -172,3 +172,11 @@ def test_two_invocations_have_no_median_ci_and_fall_back_to_the_cv_rule():
     two = Measurement("k", (10.0, 10.1), p, {})  # a phone's two benchmark_model medians
     assert not two.flagged and two.noise_reason is None
     assert Measurement("k", (10.0, 14.0), p, {}).noise_reason == "flagged (CV 24%)"
+
+
+def test_held_out_models_are_measured_twice_as_precisely_as_rows():
+    from lutnas.profiler.protocol import ground_truth
+
+    truth = ground_truth(get_protocol("default"))
+    assert truth.ci_rel == 0.01 and truth.max_time_ms == 2400 and truth.name == "default-models"
+    assert ground_truth(get_protocol("quick")).ci_rel == 0.0  # no CI target stays none

@@ -27,7 +27,7 @@ from lutnas.luts.table import LUT
 from lutnas.measure.build import PAIRED, measure_row
 from lutnas.measure.sentinel import NOISE, SLOW_THRESHOLD, Sentinel, host_factor
 from lutnas.measure.target import measure_target
-from lutnas.profiler.protocol import Protocol
+from lutnas.profiler.protocol import Protocol, ground_truth
 from lutnas.spaces import parse_spec
 from lutnas.spaces.base import Spec
 
@@ -95,7 +95,9 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     measurements of the same models; needs ``repeats`` ≥ 2), ``bias``, ``by_factor`` (mean signed
     error per factor value), ``calibration`` and ``drift`` (each with ``applied`` and ``reason``),
     ``sentinel`` (host speed against the table's baseline, when the table has one; measurements are
-    then compared at the table's host speed), ``verdict``, ``worst`` and ``models``.
+    then compared at the table's host speed), ``verdict``, ``worst``, ``models`` and
+    ``model_protocol``: the models (the truth) are measured under :func:`ground_truth` of
+    ``protocol`` — twice as precise as the rows — and re-measured rows under the table's own.
     """
     if device.label != lut.device:
         raise InputError(f"table {lut.path} is for device {lut.device!r}, not {device.label!r}")
@@ -113,6 +115,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     # a table timed paired is validated paired: every model at the table's baseline host speed
     reference = table_reference(lut, device)
     row_protocol = _table_protocol(lut, protocol)
+    model_protocol = ground_truth(protocol)  # the truth the table is judged against: more precise than rows
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
     held_ms = np.full((len(specs), repeats), np.nan)
     held_raw = np.full_like(held_ms, np.nan)  # as measured (differs from held_ms when paired)
@@ -134,7 +137,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
 
     def measure(arr: np.ndarray, index: int, repeat: int, target: Spec) -> float:
         t = time.perf_counter()
-        m = measure_target(device, target, protocol, batch=batch, reference=reference)[0]
+        m = measure_target(device, target, model_protocol, batch=batch, reference=reference)[0]
         arr[index, repeat] = m.median_ms
         timing = m.metadata.get("timing") or {}
         if arr is held_ms:
@@ -238,6 +241,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         result["as_measured"] = _judge(calibrated, held_raw)
     main = result["calibrated"]
     result.update({k: main[k] for k in ("n", "within_5pct", "within_10pct", "mape", "kendall_tau", "spearman_rho", "bias")})
+    result["model_protocol"] = model_protocol.to_dict()
     if repeats >= 2:
         result["noise_ceiling"] = _noise_ceiling(held_norm)
     result["by_factor"] = error_by_factor(specs, calibrated, measured)
@@ -248,6 +252,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         update_meta(lut.path, validation={"n": int(len(specs)), "repeats": repeats, **_errors(calibrated, held_norm),
                                           "mape": main["mape"], "noise_ceiling": result.get("noise_ceiling"),
                                           "verdict": result["verdict"]["status"],
+                                          "model_protocol": model_protocol.name,
                                           "date": datetime.date.today().isoformat(),
                                           # the measurements themselves, so anyone can re-judge the table
                                           # (or a table transferred from it) with no device at hand
