@@ -61,3 +61,13 @@ def test_search_on_a_shipped_table_measures_nothing(path, tmp_path):
     out = json.loads(r.stdout)
     assert out["feasible"] and out["latency_ms"][lut.device] <= budget
     assert not (tmp_path / "cache").exists()  # nothing was built, exported or measured
+
+
+def test_index_names_the_stopping_rule_and_the_timing():
+    from lutnas.luts.index import _protocol
+
+    paired = {"protocol": {"name": "default", "ci_rel": 0.02, "max_time_ms": 1200}, "timing": "paired"}
+    assert _protocol(paired) == "default ±2 %/1.2 s, paired"
+    older = {"protocol": {"name": "default", "ci_rel": 0.01, "max_time_ms": 2500}, "sentinel": {"baseline_ms": 2.0}}
+    assert _protocol(older) == "default ±1 %/2.5 s, bracketed"
+    assert _protocol({"protocol": {"name": "quick", "ci_rel": 0.0, "max_time_ms": 2000}}) == "quick 2 s"

@@ -21,9 +21,21 @@ def table_entry(path: str | Path) -> dict[str, Any]:
     return {"file": Path(path).name, "device": lut.device, "hardware": fp.get("gpu_name") or fp.get("cpu_model") or
             fp.get("model") or "?", "options": ", ".join(f"{k}={v}" for k, v in (meta.get("device_params") or {}).items()),
             "space": space.name if space is not None else None,
-            "rows": int(len(lut.rows)), "flagged": flagged, "protocol": (meta.get("protocol") or {}).get("name"),
+            "rows": int(len(lut.rows)), "flagged": flagged, "protocol": _protocol(meta),
             "dates": f"{dates[0]} … {dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "?"),
             "bytes": os.path.getsize(path), "validation": meta.get("validation"), "context": meta.get("context")}
+
+
+def _protocol(meta: dict[str, Any]) -> str:
+    """``default ±2 %/1.2 s, paired``: the preset, its stopping rule and how rows met the host's speed."""
+    p = meta.get("protocol") or {}
+    rule = []
+    if p.get("ci_rel"):
+        rule.append(f"±{100 * p['ci_rel']:g} %")
+    if p.get("max_time_ms"):
+        rule.append(f"{p['max_time_ms'] / 1000:g} s")
+    timing = meta.get("timing") or ("bracketed" if (meta.get("sentinel") or {}).get("baseline_ms") else None)
+    return f"{p.get('name', '?')}{' ' + '/'.join(rule) if rule else ''}{', ' + timing if timing else ''}"
 
 
 def _pct(x: Any) -> str:
@@ -51,8 +63,10 @@ def index_markdown(paths: Sequence[str | Path], title: str = "Saved latency tabl
              "calibration models); *bias* is the mean signed error of the table's prediction, *MAPE* its mean",
              "absolute error, *ceiling* the MAPE of the same models measured twice (the host's own noise).",
              "*Context*: whether the device's cache-context curve (`lutnas lut context`) is part of the",
-             "prediction — kept only where it lowered the held-out error — with the MAPE without it.", "",
-             "| file | device | hardware | device options | space | rows (flagged) | protocol | measured on | bias | MAPE | ceiling | context | size |",
+             "prediction — kept only where it lowered the held-out error — with the MAPE without it.",
+             "*Protocol, timing*: the preset with its stopping rule (95 % CI of the median, cap of the timed",
+             "phase) and whether rows were timed paired with the drift sentinel or bracketed by its checks.", "",
+             "| file | device | hardware | device options | space | rows (flagged) | protocol, timing | measured on | bias | MAPE | ceiling | context | size |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         v = e["validation"] or {}
