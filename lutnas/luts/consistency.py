@@ -60,6 +60,11 @@ def monotonicity_violations(rows: pd.DataFrame, tolerance: float = TOLERANCE) ->
     return out
 
 
+def median_se(cv: Any, n: Any) -> Any:
+    """Relative standard error of a median from its samples' CV and count: 1.2533 · CV / √n."""
+    return 1.2533 * cv / np.sqrt(n)
+
+
 def _noise_gap(group: pd.DataFrame) -> np.ndarray:
     """(n, n) relative gap two rows' medians may show by noise alone: 2 × √(se_i² + se_j²), with
     se = 1.2533 · CV / √n (the standard error of a median); 0 where a table lacks ``cv``/``n``."""
@@ -67,7 +72,7 @@ def _noise_gap(group: pd.DataFrame) -> np.ndarray:
         return np.zeros((len(group), len(group)))
     cv = pd.to_numeric(group["cv"], errors="coerce").fillna(0.0).to_numpy(float)
     n = np.maximum(pd.to_numeric(group["n"], errors="coerce").fillna(1).to_numpy(float), 1.0)
-    se = 1.2533 * np.clip(cv, 0.0, 1.0) / np.sqrt(n)
+    se = median_se(np.clip(cv, 0.0, 1.0), n)
     return 2 * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
 
 
@@ -104,7 +109,7 @@ def row_noise_reason(row: dict[str, Any], protocol: dict[str, Any] | None = None
     cv, n = float(row.get("cv") or 0.0), int(row.get("n") or 0)
     ci_max = float(protocol.get("ci_max") or 0.0)
     if ci_max > 0 and n >= 3:  # as Measurement.noise_reason: no CI of a median below three samples
-        ci = 1.96 * 1.2533 * cv / np.sqrt(n)
+        ci = 1.96 * median_se(cv, n)
         return noise_reason(cv, ci, n) if ci > ci_max else None
     return noise_reason(cv) if cv > float(protocol.get("cv_threshold", 0.10)) else None
 

@@ -36,12 +36,13 @@ from lutnas.spaces.base import Spec
 BRACKET_S = 2.0
 
 
-def table_reference(lut: LUT, device: Device) -> Reference | None:
+def table_reference(lut: LUT, device: Device, sentinel: Sentinel | None = None) -> Reference | None:
     """The reference a measurement to compare with ``lut`` is paired with: the table's sentinel when
-    the table was timed paired (and ``device`` can pair), else None (measure as is)."""
+    the table was timed paired (and ``device`` can pair), else None (measure as is). ``sentinel``:
+    the table's sentinel when the caller holds it already (prepared once, not twice)."""
     if lut.meta.get("timing") != PAIRED:
         return None
-    sentinel = Sentinel.from_meta(device, lut.meta.get("sentinel"))
+    sentinel = sentinel or Sentinel.from_meta(device, lut.meta.get("sentinel"))
     return sentinel.reference() if sentinel is not None else None
 
 
@@ -113,7 +114,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     order = _schedule(len(calibrate_specs), len(specs), len(rows), repeats, seed)
     sentinel = Sentinel.from_meta(device, lut.meta.get("sentinel"))
     # a table timed paired is validated paired: every model at the table's baseline host speed
-    reference = table_reference(lut, device)
+    reference = table_reference(lut, device, sentinel)
     row_protocol = _table_protocol(lut, protocol)
     model_protocol = ground_truth(protocol)  # the truth the table is judged against: more precise than rows
     cal_ms = np.full((len(calibrate_specs), repeats), np.nan)
