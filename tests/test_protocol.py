@@ -155,15 +155,14 @@ def test_paired_timing_cancels_a_host_that_changes_speed_mid_measurement():
 
 def test_profiling_warm_up_is_short_for_long_calls():
     """A block just timed is warm: the warm-up before profiling stops once 0.1 s has passed."""
-    import time
-
     from lutnas.devices.torch_cpu import warm_up
 
+    now = [0.0]  # a simulated clock: each call advances it by the call's duration
     calls = []
-    warm_up(lambda: calls.append(1))
+    warm_up(lambda: (calls.append(1), now.__setitem__(0, now[0] + 0.001)), clock=lambda: now[0])
     assert len(calls) == 3
     slow = []
-    warm_up(lambda: (slow.append(1), time.sleep(0.06)))
+    warm_up(lambda: (slow.append(1), now.__setitem__(0, now[0] + 0.06)), clock=lambda: now[0])
     assert len(slow) == 2  # 0.12 s after two calls: no third
 
 
