@@ -22,3 +22,15 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 __all__ = ["header", "parser", "table"]
+
+
+def protocol_override(text: str) -> tuple[str, float]:
+    """``KEY=VALUE`` of a protocol parameter, as an argparse ``type`` (bad input: one usage line)."""
+    key, _, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not key.strip() or number is None:
+        raise argparse.ArgumentTypeError(f"expected KEY=NUMBER, e.g. ci_rel=0.01; got {text!r}")
+    return key.strip(), number

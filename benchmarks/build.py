@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import header, parser, table
+from benchmarks._common import header, parser, protocol_override, table
 from lutnas.devices import get_device
+from lutnas.errors import InputError
 from lutnas.measure import build_lut
 from lutnas.measure.validate import measure_models
 from lutnas.models import auto_copies, build_block_copies
@@ -123,13 +124,17 @@ def main() -> None:
     p.add_argument("--from", dest="from_table", default=None, help="report on a table built in one go; do not build")
     p.add_argument("--agree", type=int, default=12, help="long blocks timed under both protocols (0: skip)")
     p.add_argument("--skip-full", action="store_true", help="skip the full build")
-    p.add_argument("--relax", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--relax", action="append", default=[], metavar="KEY=VALUE", type=protocol_override,
                    help="compare default with default under these overrides (repeatable), e.g. the "
                         "earlier rule: --relax ci_rel=0.01 --relax max_time_ms=2500")
     p.add_argument("--relax-blocks", type=int, default=30, help="random blocks for --relax")
     p.add_argument("--skip-mini", action="store_true", help="skip the vit-mini build-vs-models comparison")
     args = p.parse_args()
     protocol = get_protocol(args.protocol)
+    try:  # a bad --relax parameter fails here, not after a full build
+        get_protocol("default", **dict(args.relax))
+    except InputError as exc:
+        p.error(str(exc))
     dev = get_device(args.device)
     header(f"bench-build on {args.device}, protocol {protocol.name}")
     if args.from_table:
@@ -146,7 +151,7 @@ def main() -> None:
     if args.agree:
         agreement(args.device, args.agree)
     if args.relax:
-        relaxation(args.device, {k: float(v) for k, v in (o.split("=", 1) for o in args.relax)}, args.relax_blocks)
+        relaxation(args.device, dict(args.relax), args.relax_blocks)
     if args.skip_mini:
         return
     mini = get_space("vit-mini")

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import header, parser, table
+from benchmarks._common import header, parser, protocol_override, table
 from benchmarks._load import memory_neighbour
 from lutnas.devices import get_device
+from lutnas.errors import InputError
 from lutnas.luts import LUT
 from lutnas.measure import build_lut, validate
 from lutnas.profiler import get_protocol
@@ -51,11 +52,14 @@ def main() -> None:
                    help="measure each table's cache-context curve before validating (the validation applies it "
                         "only when it lowers the held-out error; both are reported)")
     p.add_argument("--out", default=None, help="folder for tables (default: a temp folder)")
-    p.add_argument("--protocol-option", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--protocol-option", action="append", default=[], metavar="KEY=VALUE", type=protocol_override,
                    help="override one protocol parameter (repeatable), e.g. the rule before 2026-11-30: "
                         "ci_rel=0.01 and max_time_ms=2500")
     args = p.parse_args()
-    protocol = get_protocol(args.protocol, **{k: float(v) for k, v in (o.split("=", 1) for o in args.protocol_option)})
+    try:
+        protocol = get_protocol(args.protocol, **dict(args.protocol_option))
+    except InputError as exc:
+        p.error(str(exc))
     values = subspace(args.seed)
     space = get_space("vit-scaling", values)
     header(f"bench-fidelity: vit-scaling narrowed to {values} ({space.size} specs, {len(space.unique_blocks())} blocks), "
