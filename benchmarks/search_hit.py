@@ -23,6 +23,7 @@ from lutnas.luts import LUT
 from lutnas.measure import build_lut, measure_models, validate
 from lutnas.measure.validate import table_reference
 from lutnas.profiler import get_protocol
+from lutnas.profiler.protocol import ground_truth
 from lutnas.search import get_searcher, run_search
 from lutnas.search.setup import build_problem
 from lutnas.spaces import get_space
@@ -57,6 +58,8 @@ def main() -> None:
     lat = lut.predict(space.grid()).calibrated_ms
     budgets = np.quantile(lat, np.linspace(0.05, 0.95, args.searches))
     rows, results = [], {"none": [], "auto": []}
+    reference = table_reference(lut, device)   # winners at the table's host speed, as its validation's models
+    truth = ground_truth(protocol)              # and measured as precisely as they were
     for i, b in enumerate(budgets):
         winners = {}
         for margin in ("none", "auto"):
@@ -65,7 +68,7 @@ def main() -> None:
             res = run_search(problem, get_searcher("evolutionary")(seed=i), args.budget, 64)
             winners[margin] = res
         specs = [winners[m].best for m in ("none", "auto") if winners[m].best is not None]
-        measured = measure_models(device, specs, protocol, reference=table_reference(lut, device)) if specs else []
+        measured = measure_models(device, specs, truth, reference=reference) if specs else []
         for m, ms in zip([m for m in ("none", "auto") if winners[m].best is not None], measured):
             r = winners[m]
             over = ms / b - 1
