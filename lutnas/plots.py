@@ -6,6 +6,7 @@ Figures are made with matplotlib's object API (``matplotlib.figure.Figure``), ne
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +44,28 @@ def set_title(fig: Any, ax: Any, text: str, fontsize: float = 9) -> None:
     fig.suptitle(textwrap.fill(text, width_chars), fontsize=fontsize)
 
 
+def log_subs(vmin: float, vmax: float) -> tuple[float, ...]:
+    """Labelled multiples per decade for a log axis spanning ``vmin``–``vmax``: 1, 2, 3, 5 over up to
+    two decades, 1, 2, 5 up to three, 1 beyond (labels such as 2000 3000 5000 run into each other)."""
+    decades = math.log10(vmax / vmin) if vmin > 0 and vmax > vmin else 1.0
+    return (1.0, 2.0, 3.0, 5.0) if decades <= 2.2 else (1.0, 2.0, 5.0) if decades <= 3.2 else (1.0,)
+
+
 def log_axes(ax: Any, which: str = "xy") -> None:
-    """Log-scaled ``which`` axes with plain, non-overlapping tick labels (1, 2, 3, 5 per decade; no
-    minor labels)."""
+    """Log-scaled ``which`` axes with plain, non-overlapping tick labels (:func:`log_subs` per
+    decade, chosen from the axis's span when it is drawn; no minor labels)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    class SpanLogLocator(LogLocator):
+        def tick_values(self, vmin: float, vmax: float):  # noqa: ANN201 (matplotlib's signature)
+            self.set_params(subs=log_subs(min(vmin, vmax), max(vmin, vmax)))
+            return super().tick_values(vmin, vmax)
 
     if "x" in which:
         ax.set_xscale("log")
     if "y" in which:
         ax.set_yscale("log")
     for axis in [a for n, a in (("x", ax.xaxis), ("y", ax.yaxis)) if n in which]:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0), numticks=12))
+        axis.set_major_locator(SpanLogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0), numticks=12))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())

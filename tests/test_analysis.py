@@ -154,3 +154,37 @@ def test_html_report_renders_in_a_real_browser(report_dir, tmp_path):
     img = Image.open(shot).convert("L")
     lo, hi = img.getextrema()
     assert hi - lo > 100  # not a blank page: dark text and figures on white
+
+
+def test_log_axis_labels_thin_out_over_many_decades():
+    """1 2 3 5 per decade over two decades; one label per decade over four (2000 3000 5000 overlapped)."""
+    from lutnas.plots import figure, log_axes, log_subs
+
+    assert log_subs(1.0, 80.0) == (1.0, 2.0, 3.0, 5.0)
+    assert log_subs(1.0, 800.0) == (1.0, 2.0, 5.0)
+    assert log_subs(1.0, 8000.0) == (1.0,)
+    fig, ax = figure((6, 3))
+    ax.plot([1.0, 8000.0], [0.0, 1.0])
+    log_axes(ax, "x")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "3000" not in labels and "1000" in labels
+
+
+def test_residual_plot_bias_is_the_validations_mean_over_every_pass(tmp_path, monkeypatch):
+    """The dashed line's label is the validation's bias (mean over each measurement), not the mean of medians."""
+    import lutnas.plots as plots
+    from lutnas.analysis.fidelity import residual_png
+
+    labels = []
+
+    def capture(fig, path):
+        labels.extend(t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts())
+        return path
+
+    monkeypatch.setattr(plots, "save", capture)
+    models = [{"predicted_ms": 10.0, "measured_ms": 10.0, "measured_runs_ms": [8.0, 12.5]},
+              {"predicted_ms": 5.0, "measured_ms": 4.5, "measured_runs_ms": [4.0, 5.0]}]
+    residual_png(models, tmp_path / "r.png", "t")
+    # per pass: +25 %, -20 %, +25 %, 0 -> +7.5 %; the medians alone would say +5.6 %
+    assert "bias +7.5 %" in labels, labels
