@@ -85,6 +85,39 @@ def test_a_killed_actor_loses_and_duplicates_nothing(local_ray, setup, tmp_path)
     assert len(rows) == rows["key"].nunique() == len(space.unique_blocks(specs))
 
 
+def test_farm_rows_are_timed_paired_with_one_sentinel(local_ray, setup, tmp_path):
+    """Two torch-cpu actors, one sentinel: its baseline taken once and stored, every row paired
+    against it (``host_ratio``), the table marked paired as a local build marks it; a resumed run
+    keeps the same sentinel and baseline."""
+    space, specs = setup
+    out = tmp_path / "cpu.parquet"
+    info = farm_build(["torch-cpu"], space, specs[:2], {"torch-cpu": out}, get_protocol("quick"), ops=False)
+    lut = LUT.read(out)
+    assert info["torch-cpu"]["timing"] == "paired" and lut.meta["timing"] == "paired"
+    sentinel = lut.meta["sentinel"]
+    assert sentinel["key"] and sentinel["baseline_ms"] > 0
+    assert lut.rows["host_ratio"].notna().all() and (lut.rows["host_ratio"] > 0).all()
+    farm_build(["torch-cpu"], space, specs, {"torch-cpu": out}, get_protocol("quick"), ops=False)
+    again = LUT.read(out)
+    assert again.meta["sentinel"]["key"] == sentinel["key"]
+    assert len(again.rows) == len(space.unique_blocks(specs)) and again.rows["host_ratio"].notna().all()
+
+
+def test_farm_keeps_a_table_built_unpaired_unpaired(local_ray, setup, tmp_path):
+    """Rows already timed without the sentinel are not mixed with paired ones."""
+    from lutnas.devices import get_device
+    from lutnas.measure import build_lut
+
+    space, specs = setup
+    out = tmp_path / "cpu.parquet"
+    build_lut(get_device("torch-cpu"), space, specs, out, get_protocol("quick"), ops=False, sentinel_every=0,
+              stop_after=1, recheck=False)
+    info = farm_build(["torch-cpu"], space, specs, {"torch-cpu": out}, get_protocol("quick"), ops=False)
+    lut = LUT.read(out)
+    assert info["torch-cpu"]["timing"] is None and lut.meta.get("timing") is None
+    assert "sentinel" not in lut.meta or not lut.meta["sentinel"]
+
+
 @pytest.mark.slow
 def test_farm_cli_and_lut_build_executor(local_ray, tmp_path):
     res = CliRunner().invoke(cli, ["farm", "build", "--devices", "torch-cpu", "ort-cpu", "--space", "vit-mini",

@@ -9,6 +9,13 @@ resumable. When an actor or its host dies (phone unplugged, node gone) its in-fl
 back to the queue; the same happens when the actor's device fails for good (a phone that
 dropped off and did not come back within its ``reconnect_s``): the actor is retired. When a
 device has no actor left, its table stops with what it has (re-run to resume).
+
+Rows are timed **paired** with the table's drift sentinel where the device runs in the actor's
+process (torch-cpu, ort-cpu, tflite-cpu), as :func:`lutnas.measure.build_lut` times them: the first
+actor takes the sentinel's baseline, every actor prepares the same sentinel block and times it
+between its samples, so rows measured on several hosts — or on one host whose speed changes — come
+out at the speed of the host and moment the baseline was taken. A finished table is re-expressed at
+the median host speed of its rows (:func:`lutnas.measure.build.rebaseline`), as a local build is.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from lutnas.errors import DeviceError
 from lutnas.locks import writer_lock
-from lutnas.measure.build import CONFIG_KEYS, BuildPlan, plan_build
+from lutnas.measure.build import CONFIG_KEYS, PAIRED, BuildPlan, plan_build, rebaseline
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.raycluster import connect, device_units
@@ -40,16 +47,54 @@ class _DeviceWorker:
         self.space = space_from_dict(space)
         self.models: dict[Spec, Measurement] = {}
         self.pid = os.getpid()
+        self.sentinel: Any = None   # lutnas.measure.sentinel.Sentinel, once a paired build names it
 
     def describe(self) -> dict[str, Any]:
         return {"label": self.device.label, "fingerprint": self.device.fingerprint(), "params": dict(self.device.params),
-                "pid": self.pid}
+                "pid": self.pid, "paired": bool(self.device.supports_paired)}
 
-    def measure(self, key_text: str, settings: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
-        from lutnas.measure.build import measure_key
+    def baseline(self, key_text: str) -> dict[str, Any]:
+        """Take the sentinel's baseline on this actor's host; returns the table's ``sentinel`` metadata."""
+        from lutnas.measure.sentinel import Sentinel
         from lutnas.spaces import parse_block_key
 
-        return measure_key(self.device, self.space, parse_block_key(key_text), settings, self.models)
+        self.sentinel = Sentinel(self.device, parse_block_key(key_text))
+        self.sentinel.check()
+        return self.sentinel.to_meta()
+
+    def measure(self, key_text: str, settings: dict[str, Any],
+                sentinel: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str] | None]:
+        """One row; paired with the table's sentinel (its metadata: key, baseline) when given."""
+        from lutnas.measure.build import measure_key
+        from lutnas.measure.sentinel import Sentinel
+        from lutnas.spaces import parse_block_key
+
+        reference = None
+        if sentinel:
+            if self.sentinel is None or self.sentinel.to_meta()["key"] != sentinel["key"]:
+                self.sentinel = Sentinel.from_meta(self.device, sentinel)
+            else:
+                self.sentinel.baseline_ms = float(sentinel["baseline_ms"])
+            reference = self.sentinel.reference() if self.sentinel is not None else None
+        return measure_key(self.device, self.space, parse_block_key(key_text), settings, self.models, reference)
+
+
+def _pair(ray: Any, plan: BuildPlan, actor: Any, paired: bool) -> dict[str, Any] | None:
+    """The sentinel metadata a farm build pairs its rows with (taking the baseline on ``actor`` for a
+    new table), or None: a device that cannot pair, or a table whose rows were not timed paired."""
+    from lutnas.luts.regressor import key_from_row
+    from lutnas.measure.sentinel import choose_sentinel
+
+    timing = plan.meta.get("timing") or (PAIRED if not plan.rows else None)
+    if not paired or timing != PAIRED:
+        return None
+    stored = plan.meta.get("sentinel") or {}
+    if not (stored.get("key") and stored.get("baseline_ms")):
+        pool = [key_from_row(r) for r in plan.rows] + list(plan.todo)
+        stored = ray.get(actor.baseline.remote(choose_sentinel(pool).canonical()))
+        plan.meta["sentinel"] = stored
+    plan.meta["timing"] = PAIRED
+    return stored
 
 
 def _lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
@@ -94,6 +139,7 @@ def _farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_pa
     remote_cls = ray.remote(_DeviceWorker)
     actors: dict[str, list[Any]] = {}
     plans: dict[str, BuildPlan] = {}
+    sentinels: dict[str, dict[str, Any] | None] = {}
     space_dict = space.to_dict()
     for device in devices:
         units = device_units(ray, device)
@@ -113,6 +159,7 @@ def _farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_pa
         actors[device] = same
         plans[device] = plan_build(first["label"], first["fingerprint"], first["params"], space, specs, out_paths[device],
                                    protocol, batch, copies, ops, op_runs, method, keys, modules)
+        sentinels[device] = _pair(ray, plans[device], same[0], first.get("paired", False)) if plans[device].todo else None
         if progress:
             progress(device, "plan", plans[device].info)
     queues = {d: list(p.todo) for d, p in plans.items()}
@@ -127,7 +174,7 @@ def _farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_pa
             for actor in pool:
                 if id(actor) not in busy and queues[device]:
                     key = queues[device].pop(0)
-                    ref = actor.measure.remote(key.canonical(), plans[device].settings)
+                    ref = actor.measure.remote(key.canonical(), plans[device].settings, sentinels[device])
                     inflight[ref] = (device, actor, key)
 
     dispatch()
@@ -162,7 +209,10 @@ def _farm_build(devices: Sequence[str], space: Any, specs: Sequence[Any], out_pa
     for device, plan in plans.items():
         info = dict(plan.info)
         info.update({"measured": measured[device], "rows": len(plan.rows), "seconds": time.perf_counter() - start,
-                     "complete": not queues[device], "actors_lost": lost[device], "left": len(queues[device])})
+                     "complete": not queues[device], "actors_lost": lost[device], "left": len(queues[device]),
+                     "timing": plan.meta.get("timing")})
+        if info["complete"] and measured[device] and sentinels[device]:  # at its rows' typical host speed
+            info["rebaseline"] = rebaseline(plan)
         results[device] = info
         if progress:
             progress(device, "done", info)
