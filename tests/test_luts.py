@@ -645,3 +645,6 @@ def test_paired_build_and_validation_read_the_same_on_a_host_that_slows_down(tmp
         assert got["measured_runs_ms"] == pytest.approx(want["measured_runs_ms"], rel=1e-9)
     assert [r["change"] for r in slow["drift"]["rows"]] == pytest.approx([0.0, 0.0], abs=1e-9)
     assert slow["as_measured"]["bias"] < -0.3  # as measured, the slow host's models read 2.2x the table
+    # paired drift rows moved by nothing at the table's speed: the drift-corrected figures are the
+    # paired ones, not the as-measured ones (both sides of the ratio are at the baseline speed)
+    assert slow["drift_corrected"]["bias"] == pytest.approx(slow["calibrated"]["bias"], abs=1e-9)

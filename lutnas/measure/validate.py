@@ -236,8 +236,10 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         calibrated = raw
         result["calibrated"] = result["raw"]
         result["calibration_note"] = f"calibration not applied: {cal_now['reason']}"
-    # drift correction predicts what is measured now, as measured (not normalised by the sentinel)
-    result["drift_corrected"] = _judge(calibrated * drift_ratio, held_raw)
+    # drift correction predicts what is measured now: for a paired table the re-measured rows and the
+    # models are both at the table's host speed (the ratio is how far the table's level moved against
+    # its sentinel); otherwise rows were compared as measured, so are the models
+    result["drift_corrected"] = _judge(calibrated * drift_ratio, held_norm if reference is not None else held_raw)
     if sentinel is not None:
         result["as_measured"] = _judge(calibrated, held_raw)
     main = result["calibrated"]
