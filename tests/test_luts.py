@@ -585,22 +585,25 @@ class _PairedDrifting:
     (mechanics of paired timing; no real time is measured)."""
 
     @staticmethod
-    def make(slowdown: list[float]):
+    def make(slowdown: list[float], level: list[float] | None = None):
+        """``level``: a factor on every target but not on the sentinel (the block/sentinel ratio
+        itself moves, which pairing cannot see)."""
         from lutnas.devices.torch_cpu import TorchCPUDevice
         from lutnas.profiler.protocol import run_protocol
 
         clock = {"now": 0.0}
+        level = level or [1.0]
 
-        def call(artifact):
+        def call(artifact, factor=None):
             cost = (0.05 + sum(p.numel() for p in artifact.payload.parameters()) * 1e-6) / 1e3
 
             def run():
-                clock["now"] += cost * slowdown[0]
+                clock["now"] += cost * slowdown[0] * (level[0] if factor is None else factor)
             return run
 
         class Paired(TorchCPUDevice):
             def time(self, artifact, protocol, reference=None):
-                ref = (call(reference.artifact), reference.baseline_ms) if reference is not None else None
+                ref = (call(reference.artifact, 1.0), reference.baseline_ms) if reference is not None else None
                 return run_protocol(call(artifact), protocol, clock=lambda: clock["now"], reference=ref)
 
         return Paired()
@@ -648,3 +651,34 @@ def test_paired_build_and_validation_read_the_same_on_a_host_that_slows_down(tmp
     # paired drift rows moved by nothing at the table's speed: the drift-corrected figures are the
     # paired ones, not the as-measured ones (both sides of the ratio are at the baseline speed)
     assert slow["drift_corrected"]["bias"] == pytest.approx(slow["calibrated"]["bias"], abs=1e-9)
+
+
+def test_a_paired_tables_level_shift_is_corrected_when_rows_and_models_agree(tmp_path):
+    """Targets run 25 % slower against the sentinel than at build time (pairing cannot see it): the
+    re-measured rows read ×1.25, the held-out models confirm it, so the table's level is corrected
+    (stored as its calibration, ``fit: drift``) and the validation's figures are the corrected ones;
+    without the shift nothing is corrected."""
+    from lutnas.measure.validate import validate
+
+    level = [1.0]
+    space = get_space("vit-mini", SMALL)
+    path = tmp_path / "paired.parquet"
+    q = QUICK.replace(min_sample_ms=0)
+    device = _PairedDrifting.make([1.0], level)
+    build_lut(device, space, space.grid(), path, q, ops=False, sentinel_every=2, pause_s=0.0, recheck=False)
+    specs = space.grid()[:6]
+    raw = LUT.read(path).predict(specs).raw_ms
+    steady = validate(LUT.read(path), device, specs, q, drift_rows=6, repeats=2)
+    assert not steady["drift"]["applied"] and LUT.read(path).calibration is None
+    level[0] = 1.25
+    moved = validate(LUT.read(path), device, specs, q, drift_rows=6, repeats=2)
+    assert moved["drift"]["applied"] and moved["drift"]["ratio"] == pytest.approx(1.25, rel=1e-6)
+    assert moved["calibration"]["fit"] == "drift" and moved["calibration"]["applied"]
+    # corrected, the table reads against the moved host what it read against the steady one
+    assert moved["bias"] == pytest.approx(steady["bias"], abs=1e-3)
+    assert moved["mape"] == pytest.approx(steady["mape"], abs=1e-3)
+    assert moved["mape"] < moved["raw"]["mape"]
+    lut = LUT.read(path)
+    assert lut.calibration["a"] == pytest.approx(1.25, rel=1e-6)
+    assert lut.predict(specs).calibrated_ms == pytest.approx(raw * 1.25, rel=1e-6)
+    assert lut.meta["validation"]["bias"] == pytest.approx(steady["bias"], abs=1e-3)

@@ -474,16 +474,21 @@ def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_fi
         def row(name: str, f: dict) -> list:
             return [name, 100 * f["bias"], 100 * f["within_5pct"], 100 * f["within_10pct"], 100 * f["mape"], f["kendall_tau"]]
 
-        rows = [row("raw sum of blocks", d["raw"]), row("calibrated" if d.get("calibration_note") is None else
-                                                        "calibrated (not applied: = raw)", d["calibrated"])]
-        if d["drift"]["applied"]:
+        c = d.get("calibration") or {}
+        level = c.get("fit") == "drift" and c.get("applied")
+        rows = [row("raw sum of blocks", d["raw"]),
+                row(f"× level {c.get('a', 1):.3f} (re-measured rows)" if level else "calibrated"
+                    if d.get("calibration_note") is None else "calibrated (not applied: = raw)", d["calibrated"])]
+        if d["drift"]["applied"] and not level:
             rows.append(row(f"× host drift {d['drift_ratio']:.3f}", d["drift_corrected"]))
         if d.get("noise_ceiling"):
             rows.append(row("noise ceiling (re-measuring)", {**d["noise_ceiling"], "kendall_tau": d["noise_ceiling"]["kendall_tau"]}))
         lines.append(table(rows, ["prediction", "bias %", "±5 % (%)", "±10 % (%)", "MAPE %", "Kendall τ"]))
         lines.append(f"verdict: {d['verdict']['status']} — {d['verdict']['reason']}")
-        if d.get("calibration"):
-            c = d["calibration"]
+        if level:
+            lines.append(f"level correction from {c['n']} re-measured rows: measured ≈ {c['a']:.4f} × sum; applied: "
+                         f"{c.get('reason', '')}")
+        elif c:
             lines.append(f"calibration from {c['n']} other models: measured ≈ {c['a']:.4f} × sum + {c['b']:.4f} ms; "
                          f"{'applied' if c.get('applied') else 'not applied'}: {c.get('reason', '')}")
         if d.get("sentinel"):

@@ -21,7 +21,7 @@ import numpy as np
 from lutnas.analysis.fidelity import error_by_factor, fidelity, noise_verdict
 from lutnas.devices.base import Device, Reference
 from lutnas.errors import InputError
-from lutnas.luts.calibration import drift_correction, fit_calibration, save_calibration, update_meta
+from lutnas.luts.calibration import drift_correction, fit_calibration, level_from_drift, save_calibration, update_meta
 from lutnas.luts.regressor import key_from_row
 from lutnas.luts.table import LUT
 from lutnas.measure.build import PAIRED, measure_row
@@ -240,6 +240,22 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     # models are both at the table's host speed (the ratio is how far the table's level moved against
     # its sentinel); otherwise rows were compared as measured, so are the models
     result["drift_corrected"] = _judge(calibrated * drift_ratio, held_norm if reference is not None else held_raw)
+    if reference is not None and drift_ratio != 1.0 and lut.calibration is None \
+            and result["drift_corrected"]["mape"] < result["calibrated"]["mape"]:
+        # a paired table whose rows now read measurably off their stored times (against the same
+        # sentinel) has moved in level; the held-out models confirm it: the level correction stands
+        calibrated = raw * drift_ratio
+        level = level_from_drift(result["drift"], len(specs), result["calibrated"]["mape"],
+                                 result["drift_corrected"]["mape"])
+        if result.get("calibration"):  # the models' own fit, refused: kept for the record
+            level["replaces"] = {k: result["calibration"].get(k) for k in ("a", "b", "n", "fit", "ratio_ci", "reason")}
+        result["calibration"] = level
+        result.pop("calibration_note", None)
+        result["calibrated"] = result["drift_corrected"]
+        lut.meta["calibration"] = level
+        lut.forget()
+        if lut.path:
+            save_calibration(lut.path, level)
     if sentinel is not None:
         result["as_measured"] = _judge(calibrated, held_raw)
     main = result["calibrated"]
