@@ -476,9 +476,11 @@ def validate_cmd(path, device, device_options, n, n_cal, seed, values, values_fi
 
         c = d.get("calibration") or {}
         level = c.get("fit") == "drift" and c.get("applied")
-        rows = [row("raw sum of blocks", d["raw"]),
-                row(f"× level {c.get('a', 1):.3f} (re-measured rows)" if level else "calibrated"
-                    if d.get("calibration_note") is None else "calibrated (not applied: = raw)", d["calibrated"])]
+        if level:
+            corrected = f"× level {c['a']:.3f} (re-measured rows)"
+        else:
+            corrected = "calibrated" if d.get("calibration_note") is None else "calibrated (not applied: = raw)"
+        rows = [row("raw sum of blocks", d["raw"]), row(corrected, d["calibrated"])]
         if d["drift"]["applied"] and not level:
             rows.append(row(f"× host drift {d['drift_ratio']:.3f}", d["drift_corrected"]))
         if d.get("noise_ceiling"):

@@ -459,6 +459,19 @@ THROTTLED = "flagged (thermally throttled)"
 PAIRED, BRACKETED = "paired", "bracketed"
 
 
+def table_timing(plan: BuildPlan) -> str:
+    """How the table's rows meet the host's speed: as stored, else ``paired`` for a new table and
+    ``bracketed`` for rows measured before timing was recorded (a table never mixes the two)."""
+    return plan.meta.get("timing") or (PAIRED if not plan.rows else BRACKETED)
+
+
+def new_sentinel_key(plan: BuildPlan) -> BlockKey:
+    """The sentinel block of a table that has none yet, chosen among its rows and the keys still to measure."""
+    from lutnas.luts.regressor import key_from_row
+
+    return choose_sentinel([key_from_row(r) for r in plan.rows] + list(plan.todo))
+
+
 class HostSpeed:
     """A build's view of the drift sentinel: the factor rows are normalised by, and the ``slow``
     flag set when the host stayed > 10 % slower than the table's baseline after pausing.
@@ -476,8 +489,7 @@ class HostSpeed:
         self.sentinel, self.plan, self.progress = sentinel, plan, progress
         # paired timing where the device can pair, for new tables and tables built paired; a table
         # whose rows were bracketed stays bracketed (its rows would otherwise mix two methods)
-        timing = plan.meta.get("timing") or (PAIRED if not plan.rows else BRACKETED)
-        self.paired = sentinel.paired and timing == PAIRED
+        self.paired = sentinel.paired and table_timing(plan) == PAIRED
         plan.meta["timing"] = PAIRED if self.paired else BRACKETED
         self.ratio, self.slow = 1.0, False
         self.last: float | None = None  # the ratio of the last check
@@ -489,12 +501,7 @@ class HostSpeed:
                  progress: Callable[[str, dict[str, Any]], None] | None = None) -> HostSpeed:
         """The table's own sentinel (key and baseline from its metadata), or a new one chosen from
         the blocks to measure; its baseline is stored in the table before any row is measured."""
-        from lutnas.luts.regressor import key_from_row
-
-        sentinel = Sentinel.from_meta(device, plan.meta.get("sentinel"))
-        if sentinel is None:
-            pool = [key_from_row(r) for r in plan.rows] + list(plan.todo)
-            sentinel = Sentinel(device, choose_sentinel(pool))
+        sentinel = Sentinel.from_meta(device, plan.meta.get("sentinel")) or Sentinel(device, new_sentinel_key(plan))
         return cls(sentinel, plan, progress)
 
     def update(self, pause_s: float | None) -> None:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from lutnas.errors import DeviceError
 from lutnas.locks import writer_lock
-from lutnas.measure.build import CONFIG_KEYS, PAIRED, BuildPlan, plan_build, rebaseline
+from lutnas.measure.build import CONFIG_KEYS, PAIRED, BuildPlan, new_sentinel_key, plan_build, rebaseline, table_timing
 from lutnas.profiler.measurement import Measurement
 from lutnas.profiler.protocol import Protocol
 from lutnas.raycluster import connect, device_units
@@ -70,11 +70,9 @@ class _DeviceWorker:
         from lutnas.spaces import parse_block_key
 
         reference = None
-        if sentinel:
-            if self.sentinel is None or self.sentinel.to_meta()["key"] != sentinel["key"]:
+        if sentinel:  # prepared once per actor (the baseline does not change during a run)
+            if self.sentinel is None or self.sentinel.key.canonical() != sentinel["key"]:
                 self.sentinel = Sentinel.from_meta(self.device, sentinel)
-            else:
-                self.sentinel.baseline_ms = float(sentinel["baseline_ms"])
             reference = self.sentinel.reference() if self.sentinel is not None else None
         return measure_key(self.device, self.space, parse_block_key(key_text), settings, self.models, reference)
 
@@ -82,16 +80,11 @@ class _DeviceWorker:
 def _pair(ray: Any, plan: BuildPlan, actor: Any, paired: bool) -> dict[str, Any] | None:
     """The sentinel metadata a farm build pairs its rows with (taking the baseline on ``actor`` for a
     new table), or None: a device that cannot pair, or a table whose rows were not timed paired."""
-    from lutnas.luts.regressor import key_from_row
-    from lutnas.measure.sentinel import choose_sentinel
-
-    timing = plan.meta.get("timing") or (PAIRED if not plan.rows else None)
-    if not paired or timing != PAIRED:
+    if not paired or table_timing(plan) != PAIRED:
         return None
     stored = plan.meta.get("sentinel") or {}
     if not (stored.get("key") and stored.get("baseline_ms")):
-        pool = [key_from_row(r) for r in plan.rows] + list(plan.todo)
-        stored = ray.get(actor.baseline.remote(choose_sentinel(pool).canonical()))
+        stored = ray.get(actor.baseline.remote(new_sentinel_key(plan).canonical()))
         plan.meta["sentinel"] = stored
     plan.meta["timing"] = PAIRED
     return stored

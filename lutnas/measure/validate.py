@@ -207,9 +207,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
     if len(calibrate_specs):
         cal = fit_calibration(lut.predict(calibrate_specs, batch).raw_ms, np.nanmean(cal_norm, axis=1), seed=seed)
         cal["models"] = [s.canonical() for s in calibrate_specs]
-        lut.meta["calibration"] = cal
-        if lut.path:
-            save_calibration(lut.path, cal)
+        _store_calibration(lut, cal)
         result["calibration"] = cal
     pred = lut.predict(specs, batch)  # calibrated by the stored calibration only when it is applied
     raw, calibrated = pred.raw_ms, pred.calibrated_ms
@@ -230,9 +228,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         cal_now.update(applied=False, reason=f"{cal_now['reason']}, but on the {len(specs)} held-out models it "
                                              f"raises MAPE from {100 * result['raw']['mape']:.1f} % to "
                                              f"{100 * result['calibrated']['mape']:.1f} %: not applied")
-        lut.meta["calibration"] = cal_now
-        if lut.path:
-            save_calibration(lut.path, cal_now)
+        _store_calibration(lut, cal_now)
         calibrated = raw
         result["calibrated"] = result["raw"]
         result["calibration_note"] = f"calibration not applied: {cal_now['reason']}"
@@ -252,10 +248,7 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
         result["calibration"] = level
         result.pop("calibration_note", None)
         result["calibrated"] = result["drift_corrected"]
-        lut.meta["calibration"] = level
-        lut.forget()
-        if lut.path:
-            save_calibration(lut.path, level)
+        _store_calibration(lut, level)
     if sentinel is not None:
         result["as_measured"] = _judge(calibrated, held_raw)
     main = result["calibrated"]
@@ -284,6 +277,13 @@ def validate(lut: LUT, device: Device, specs: Sequence[Spec], protocol: Protocol
                          "measured_runs_ms": [float(x) for x in runs], "predicted_blocks": bool(pb)}
                         for s, r, c, m, runs, pb in zip(specs, raw, calibrated, measured, held_norm, pred.predicted)]
     return result
+
+
+def _store_calibration(lut: LUT, calibration: dict[str, Any]) -> None:
+    """The table's calibration, in memory and in its file (predictions apply it as they are made)."""
+    lut.meta["calibration"] = calibration
+    if lut.path:
+        save_calibration(lut.path, calibration)
 
 
 def judge_context(lut: LUT, specs: Sequence[Spec], runs: np.ndarray, batch: int = 1) -> dict[str, Any]:
